@@ -1,0 +1,169 @@
+"""FlowChroma model files: safetensors tensors plus JSON metadata, never pickle.
+
+A model file holds the trainable weights only; the frozen ImageNet backbone is named in
+the metadata and resolved separately (see ``backbones``), which keeps shipped models small.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from safetensors import SafetensorsError, safe_open
+from safetensors.torch import save_file
+
+from flowchroma_core import __version__
+from flowchroma_core.backbones import WeightsSource
+from flowchroma_core.errors import ModelFileError
+from flowchroma_core.fileio import atomic_path
+from flowchroma_core.model import FlowChroma, FlowChromaConfig
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "flowchroma-model"
+FORMAT_VERSION = 1
+BACKBONE_PREFIX = "backbone."
+
+_PICKLE_SIGNATURES = {
+    b"PK\x03\x04": "a PyTorch checkpoint (zip of pickles)",
+    b"\x80": "a Python pickle",
+}
+
+
+@dataclass
+class ModelMetadata:
+    """What a model file says about itself, stored as JSON in the safetensors header."""
+
+    config: FlowChromaConfig
+    backbone_source: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    flowchroma_version: str = __version__
+    format_version: int = FORMAT_VERSION
+    created: str = ""
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["config"] = self.config.to_dict()
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelMetadata:
+        data = json.loads(text)
+        data["config"] = FlowChromaConfig.from_dict(data["config"])
+        return cls(**data)
+
+
+def save_model(
+    model: FlowChroma,
+    path: Path,
+    *,
+    training: dict[str, Any] | None = None,
+    evaluation: dict[str, Any] | None = None,
+) -> ModelMetadata:
+    """Write the trainable weights and metadata; the file appears only once complete."""
+    path = Path(path)
+    meta = ModelMetadata(
+        config=model.config,
+        backbone_source=asdict(model.backbone_source),
+        training=training or {},
+        evaluation=evaluation or {},
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    tensors = {k: v.detach().cpu().contiguous() for k, v in trainable_state_dict(model).items()}
+    header = {"format": FORMAT_NAME, "metadata": meta.to_json()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+    logger.info("saved model to %s (%d tensors)", path, len(tensors))
+    return meta
+
+
+def trainable_state_dict(model: FlowChroma) -> dict[str, torch.Tensor]:
+    """The model's state without the frozen backbone."""
+    return {k: v for k, v in model.state_dict().items() if not k.startswith(BACKBONE_PREFIX)}
+
+
+def read_metadata(path: Path) -> ModelMetadata:
+    """Read and check a model file's header without building the model."""
+    path = Path(path)
+    _refuse_non_safetensors(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorsError, OSError, ValueError) as e:
+        raise ModelFileError(f"{path}: not a readable safetensors model file ({e})") from e
+    if header.get("format") != FORMAT_NAME or "metadata" not in header:
+        raise ModelFileError(f"{path}: a safetensors file, but not a FlowChroma model")
+    try:
+        meta = ModelMetadata.from_json(header["metadata"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelFileError(f"{path}: unreadable FlowChroma metadata ({e})") from e
+    if meta.format_version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format {meta.format_version} is newer than this FlowChroma "
+            f"({__version__}) understands; update FlowChroma Studio"
+        )
+    return meta
+
+
+def load_model(
+    path: Path,
+    *,
+    expect: FlowChromaConfig | None = None,
+    backbone_weights: Literal["pretrained", "random"] | Path = "pretrained",
+    allow_download: bool = False,
+    device: torch.device | str = "cpu",
+) -> tuple[FlowChroma, ModelMetadata]:
+    """Build the model a file describes and load its weights exactly.
+
+    ``expect`` refuses a file whose configuration differs from the one the caller needs,
+    naming each difference.
+    """
+    path = Path(path)
+    meta = read_metadata(path)
+    if expect is not None and (diff := meta.config.differences(expect)):
+        raise ModelFileError(
+            f"{path}: configuration does not match (file != expected): {'; '.join(diff)}"
+        )
+    model = FlowChroma(meta.config, backbone_weights=backbone_weights, allow_download=allow_download)
+    wanted = trainable_state_dict(model)
+    with safe_open(str(path), framework="pt") as f:
+        keys = set(f.keys())
+        missing = sorted(set(wanted) - keys)
+        unexpected = sorted(keys - set(wanted))
+        if missing or unexpected:
+            raise ModelFileError(
+                f"{path}: tensors do not match its configuration: "
+                f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )
+        tensors = {}
+        for key in sorted(keys):
+            shape = tuple(f.get_slice(key).get_shape())
+            if shape != tuple(wanted[key].shape):
+                raise ModelFileError(
+                    f"{path}: tensor {key} has shape {shape}, the configuration needs "
+                    f"{tuple(wanted[key].shape)}"
+                )
+            tensors[key] = f.get_tensor(key)
+    model.load_state_dict(tensors, strict=False)
+    model.to(device).eval()
+    logger.info("loaded model %s (backbone %s)", path, meta.config.backbone)
+    return model, meta
+
+
+def _refuse_non_safetensors(path: Path) -> None:
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    with path.open("rb") as f:
+        head = f.read(8)
+    for signature, what in _PICKLE_SIGNATURES.items():
+        if head.startswith(signature):
+            raise ModelFileError(
+                f"{path}: this is {what}; FlowChroma loads only .safetensors model files, "
+                "because unpickling a file can run arbitrary code"
+            )
