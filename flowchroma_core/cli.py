@@ -36,9 +36,11 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
         if meta.training:
             print(f"trained on:   {meta.training}")
     else:
-        model = FlowChroma(
-            DEFAULT_CONFIG, backbone_weights=args.backbone_weights or "pretrained"
-        ).to(device).eval()
+        model = (
+            FlowChroma(DEFAULT_CONFIG, backbone_weights=args.backbone_weights or "pretrained")
+            .to(device)
+            .eval()
+        )
         print("model file:   none (the default design, untrained weights)")
     cfg = model.config
     src = model.backbone_source
@@ -55,19 +57,24 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
             if device.type == "cuda":
                 torch.cuda.synchronize()
         elapsed = time.perf_counter() - start
-        print(f"one clip:     {tuple(ab.shape)} in {elapsed:.2f} s ({cfg.clip_length / elapsed:.1f} frames/s)")
+        rate = cfg.clip_length / elapsed
+        print(f"one clip:     {tuple(ab.shape)} in {elapsed:.2f} s ({rate:.1f} frames/s)")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flowchroma", description="Colorize black-and-white film.")
+    parser = argparse.ArgumentParser(
+        prog="flowchroma", description="Colorize black-and-white film."
+    )
     parser.add_argument("--version", action="version", version=f"flowchroma {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("model-info", help="describe a model and time one clip")
     p.add_argument("--model", type=Path, help="a FlowChroma .safetensors model file")
-    p.add_argument("--backbone-weights", type=Path, help="a file with the backbone's ImageNet weights")
+    p.add_argument(
+        "--backbone-weights", type=Path, help="a file with the backbone's ImageNet weights"
+    )
     p.add_argument("--device", default="auto", help="auto, cuda or cpu")
     p.add_argument("--precision", default="fp32", help="fp32, fp16 or bf16 (CUDA only)")
     p.add_argument("--time", action="store_true", help="time one clip's forward pass")

@@ -29,7 +29,9 @@ def select_device(name: str = "auto") -> torch.device:
     """
     base = name.split(":", 1)[0]
     if base not in DEVICE_NAMES:
-        raise ValueError(f"device must be one of {', '.join(DEVICE_NAMES)} (or cuda:N), not {name!r}")
+        raise ValueError(
+            f"device must be one of {', '.join(DEVICE_NAMES)} (or cuda:N), not {name!r}"
+        )
     if base == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     elif base == "cuda":
@@ -52,9 +54,7 @@ def check_precision(precision: str, device: torch.device) -> Precision:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if precision != "fp32" and device.type != "cuda":
-        raise DeviceError(
-            f"precision {precision} needs a CUDA GPU; on {device.type} use fp32"
-        )
+        raise DeviceError(f"precision {precision} needs a CUDA GPU; on {device.type} use fp32")
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
         raise DeviceError("this GPU does not support bf16; use fp16 or fp32")
     return precision  # type: ignore[return-value]

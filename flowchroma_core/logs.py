@@ -17,7 +17,11 @@ _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 def log_dir() -> Path:
     """The user's log folder (``FLOWCHROMA_LOG_DIR`` overrides it)."""
     override = os.environ.get("FLOWCHROMA_LOG_DIR")
-    return Path(override) if override else Path(platformdirs.user_log_dir("flowchroma", appauthor=False))
+    return (
+        Path(override)
+        if override
+        else Path(platformdirs.user_log_dir("flowchroma", appauthor=False))
+    )
 
 
 def setup_logging(*, console_level: int = logging.WARNING) -> Path | None:

@@ -54,6 +54,7 @@ class CutDetector:
         self._scores: deque[float] = deque(maxlen=2)
         self._index = -1
         self._shot_start = 0
+        self._flash = -2  # index of the last frame judged a flash
         self.cuts: list[int] = []
 
     def push(self, thumb: np.ndarray) -> int | None:
@@ -71,17 +72,20 @@ class CutDetector:
         self._recent.append(score)
         if score < self.threshold or score < 3.0 * baseline + 0.05:
             return None
-        if candidate - self._shot_start < self.min_shot:
-            return None
+        if candidate - self._shot_start < self.min_shot or candidate == self._flash + 1:
+            return None  # too short a shot, or the return from a flash
         if _score(self._thumbs[0], self._thumbs[2]) < 0.5 * self.threshold:
             logger.debug("frame %d: a flash, not a cut (score %.2f)", candidate, score)
+            self._flash = candidate
             return None
         self._shot_start = candidate
         self.cuts.append(candidate)
         return candidate
 
 
-def detect_cuts(grays: Iterable[np.ndarray], *, threshold: float = 0.35, min_shot: int = 8) -> list[int]:
+def detect_cuts(
+    grays: Iterable[np.ndarray], *, threshold: float = 0.35, min_shot: int = 8
+) -> list[int]:
     """Frame indexes that start a new shot (frame 0 is not listed) for a sequence of lumas."""
     detector = CutDetector(threshold=threshold, min_shot=min_shot)
     for gray in grays:

@@ -79,7 +79,11 @@ class Settings:
 def settings_path() -> Path:
     """``settings.toml`` in the user's config folder (``FLOWCHROMA_CONFIG_DIR`` overrides)."""
     override = os.environ.get("FLOWCHROMA_CONFIG_DIR")
-    base = Path(override) if override else Path(platformdirs.user_config_dir("flowchroma", appauthor=False))
+    base = (
+        Path(override)
+        if override
+        else Path(platformdirs.user_config_dir("flowchroma", appauthor=False))
+    )
     return base / "settings.toml"
 
 

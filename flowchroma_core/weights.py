@@ -18,7 +18,6 @@ from safetensors import SafetensorsError, safe_open
 from safetensors.torch import save_file
 
 from flowchroma_core import __version__
-from flowchroma_core.backbones import WeightsSource
 from flowchroma_core.errors import ModelFileError
 from flowchroma_core.fileio import atomic_path
 from flowchroma_core.model import FlowChroma, FlowChromaConfig
@@ -130,7 +129,9 @@ def load_model(
         raise ModelFileError(
             f"{path}: configuration does not match (file != expected): {'; '.join(diff)}"
         )
-    model = FlowChroma(meta.config, backbone_weights=backbone_weights, allow_download=allow_download)
+    model = FlowChroma(
+        meta.config, backbone_weights=backbone_weights, allow_download=allow_download
+    )
     wanted = trainable_state_dict(model)
     with safe_open(str(path), framework="pt") as f:
         keys = set(f.keys())

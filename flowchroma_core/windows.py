@@ -63,7 +63,9 @@ def plan_windows(
     while pos < stop:
         i = bisect.bisect_right(bounds, pos)
         limit = bounds[i] if i < len(bounds) else stop
-        window = plan_window(pos, reset=reset, limit=limit, clip_length=clip_length, overlap=overlap)
+        window = plan_window(
+            pos, reset=reset, limit=limit, clip_length=clip_length, overlap=overlap
+        )
         windows.append(window)
         pos, reset = next_start(window)
     return windows

@@ -18,7 +18,9 @@ class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle(f"FlowChroma Studio {__version__}")
-        label = QLabel("FlowChroma Studio\n\nOpen a film to begin (viewer coming in the next release).")
+        label = QLabel(
+            "FlowChroma Studio\n\nOpen a film to begin (viewer coming in the next release)."
+        )
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setCentralWidget(label)
         self.resize(1280, 720)

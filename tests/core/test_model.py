@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from flowchroma_core import colour
-from flowchroma_core.model import DEFAULT_CONFIG, TINY_CONFIG, FlowChroma, FlowChromaConfig, masked_mean
+from flowchroma_core.model import (
+    DEFAULT_CONFIG,
+    TINY_CONFIG,
+    FlowChroma,
+    FlowChromaConfig,
+    masked_mean,
+)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +147,11 @@ def test_tiny_model_overfits_a_real_clip_and_every_part_learns(shared_data: Path
         opt.zero_grad()
         loss.backward()
         if step == 0:
-            dead = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)]
+            dead = [
+                n
+                for n, p in model.named_parameters()
+                if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)
+            ]
             assert not dead, f"no gradient reaches {dead}"
             assert all(p.grad is None for p in model.backbone.parameters())
         opt.step()

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from flowchroma_core.settings import Settings, SettingsError, load_settings, save_settings, settings_path
+from flowchroma_core.settings import (
+    Settings,
+    SettingsError,
+    load_settings,
+    save_settings,
+    settings_path,
+)
 
 
 def test_defaults_are_valid_and_round_trip(tmp_path: Path) -> None:
@@ -33,7 +39,10 @@ def test_settings_file_lives_in_the_isolated_config_dir(monkeypatch, tmp_path: P
         ({"padding": "grey"}, "padding: must be one of white, black, edge"),
         ({"device": "tpu"}, "device: must be one of auto, cuda, cpu"),
         ({"precision": "fp16", "device": "cpu"}, "precision: fp16 and bf16 need a CUDA device"),
-        ({"model": "/no/such/model.safetensors"}, "model: /no/such/model.safetensors does not exist"),
+        (
+            {"model": "/no/such/model.safetensors"},
+            "model: /no/such/model.safetensors does not exist",
+        ),
     ],
 )
 def test_invalid_values_are_named_with_the_reason(change, reason, tmp_path: Path) -> None:

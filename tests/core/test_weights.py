@@ -45,7 +45,9 @@ def test_pickle_checkpoint_is_refused_without_unpickling(tmp_path: Path, saved) 
     model, _ = saved
     pth = tmp_path / "model.pth"
     torch.save(model.state_dict(), pth)
-    with pytest.raises(ModelFileError, match=r"model\.pth: this is a PyTorch checkpoint.*only \.safetensors"):
+    with pytest.raises(
+        ModelFileError, match=r"model\.pth: this is a PyTorch checkpoint.*only \.safetensors"
+    ):
         load_model(pth)
     raw = tmp_path / "raw.pkl"
     raw.write_bytes(b"\x80\x04\x95" + b"\x00" * 20)
@@ -60,14 +62,18 @@ def test_mismatched_configuration_is_named(saved) -> None:
         load_model(path, expect=expected, backbone_weights="random")
 
 
-def test_tensors_that_do_not_fit_the_stated_configuration_are_refused(saved, tmp_path: Path) -> None:
+def test_tensors_that_do_not_fit_the_stated_configuration_are_refused(
+    saved, tmp_path: Path
+) -> None:
     _, path = saved
     tensors = load_file(path)
     meta = json.loads(read_metadata(path).to_json())
     meta["config"]["fusion_width"] = 24  # header claims a size the tensors do not have
     bad = tmp_path / "bad.safetensors"
     save_file(tensors, bad, metadata={"format": "flowchroma-model", "metadata": json.dumps(meta)})
-    with pytest.raises(ModelFileError, match=r"bad\.safetensors: tensor decoder\..* has shape|fusion\.weight"):
+    with pytest.raises(
+        ModelFileError, match=r"bad\.safetensors: tensor decoder\..* has shape|fusion\.weight"
+    ):
         load_model(bad, backbone_weights="random")
 
 
@@ -76,7 +82,7 @@ def test_other_files_are_refused_clearly(tmp_path: Path) -> None:
         load_model(tmp_path / "missing.safetensors")
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"definitely not tensors")
-    with pytest.raises(ModelFileError, match="junk.safetensors: not a readable safetensors"):
+    with pytest.raises(ModelFileError, match=r"junk\.safetensors: not a readable safetensors"):
         load_model(junk)
     plain = tmp_path / "plain.safetensors"
     save_file({"x": torch.zeros(2)}, plain)

@@ -39,7 +39,7 @@ def test_plain_example() -> None:
 
 
 def test_bad_overlap_is_refused() -> None:
-    with pytest.raises(ValueError, match="overlap must be in 0..15"):
+    with pytest.raises(ValueError, match=r"overlap must be in 0\.\.15"):
         plan_windows(0, 10, clip_length=16, overlap=16)
 
 
