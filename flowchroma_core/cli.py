@@ -11,10 +11,11 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 from flowchroma_core import __version__
-from flowchroma_core.errors import FlowChromaError
+from flowchroma_core.errors import Cancelled, FlowChromaError
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,72 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_info(args: argparse.Namespace) -> int:
+    """Print what a film is: size, exact rate, frames, colour, audio, timecode."""
+    from flowchroma_core.video_reader import open_video
+
+    with open_video(args.input, frame_rate=args.rate) as reader:
+        print(reader.info.summary())
+    return 0
+
+
+def _cmd_colorize(args: argparse.Namespace) -> int:
+    """Colorize a film into a new file with a progress bar."""
+    from tqdm import tqdm
+
+    from flowchroma_core.export import Progress, colorize_file, load_colorizer
+    from flowchroma_core.settings import load_settings
+    from flowchroma_core.timecode import parse_position
+    from flowchroma_core.video_reader import open_video
+
+    overrides = {
+        name: value
+        for name, value in (
+            ("clip_length", args.clip_length),
+            ("overlap", args.overlap),
+            ("padding", args.padding),
+            ("device", args.device),
+            ("precision", args.precision),
+            ("model", str(args.model) if args.model else None),
+            ("scene_cut_threshold", args.cut_threshold),
+        )
+        if value is not None
+    }
+    settings = load_settings().replace(**overrides).validated()
+    with open_video(args.input, frame_rate=args.rate) as reader:
+        info = reader.info
+    tc = info.start_timecode
+    start = parse_position(args.start, info.frame_rate, start_timecode=tc) if args.start else 0
+    stop = parse_position(args.end, info.frame_rate, start_timecode=tc) if args.end else None
+    colorizer = load_colorizer(settings)
+    total = (stop if stop is not None else info.frame_count) - start
+    with tqdm(total=total, unit="frame", dynamic_ncols=True, disable=args.quiet) as bar:
+
+        def on_progress(p: Progress) -> None:
+            bar.update(p.done - bar.n)
+            eta = f"{p.eta:.0f}s" if p.eta is not None else "?"
+            bar.set_postfix_str(f"{p.fps:.2f} fps, ETA {eta}", refresh=False)
+
+        result = colorize_file(
+            args.input,
+            args.output,
+            settings=settings,
+            codec=args.codec,
+            start=start,
+            stop=stop,
+            colorizer=colorizer,
+            on_progress=on_progress,
+            frame_rate=args.rate,
+        )
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(
+        f"{result.output}: {result.frames} frames in {result.seconds:.1f} s "
+        f"({result.frames / max(result.seconds, 1e-9):.2f} fps), {len(result.cuts)} shot cut(s)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flowchroma", description="Colorize black-and-white film."
@@ -69,6 +136,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"flowchroma {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    from flowchroma_core.video_writer import CODEC_NAMES
+
+    p = sub.add_parser("info", help="describe a film")
+    p.add_argument("input", type=Path, help="a video file, an image folder or a pattern")
+    p.add_argument("--rate", type=Fraction, help="frame rate of an image sequence (default 24)")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("colorize", help="colorize a film into a new file")
+    p.add_argument("input", type=Path, help="a video file, an image folder or a pattern")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the file (or folder) to write")
+    p.add_argument("--codec", choices=CODEC_NAMES, help="default: from the output's extension")
+    p.add_argument("--start", help="first frame: a number, seconds (4.5s) or timecode")
+    p.add_argument("--end", help="frame after the last, in the same forms")
+    p.add_argument("--clip-length", type=int, help="frames per clip (default 16)")
+    p.add_argument("--overlap", type=int, help="frames shared by neighbouring clips")
+    p.add_argument("--padding", help="white, black or edge")
+    p.add_argument("--device", help="auto, cuda or cpu")
+    p.add_argument("--precision", help="fp32, fp16 or bf16 (CUDA only)")
+    p.add_argument("--model", type=Path, help="a FlowChroma .safetensors model file")
+    p.add_argument("--cut-threshold", type=float, help="shot-cut sensitivity 0..1 (0: off)")
+    p.add_argument("--rate", type=Fraction, help="frame rate of an image sequence (default 24)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_colorize)
 
     p = sub.add_parser("model-info", help="describe a model and time one clip")
     p.add_argument("--model", type=Path, help="a FlowChroma .safetensors model file")
@@ -89,8 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_path = setup_logging(console_level=logging.DEBUG if args.debug else logging.WARNING)
     try:
         return args.func(args)
-    except KeyboardInterrupt:
-        print("cancelled", file=sys.stderr)
+    except (KeyboardInterrupt, Cancelled):
+        print("cancelled: nothing was written", file=sys.stderr)
         return 130
     except (FlowChromaError, ValueError, OSError) as e:
         logger.info("command failed", exc_info=True)  # the log file keeps the traceback

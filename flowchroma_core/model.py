@@ -273,14 +273,14 @@ DEFAULT_CONFIG = FlowChromaConfig()
 
 TINY_CONFIG = FlowChromaConfig(
     clip_length=4,
-    input_height=32,
-    input_width=48,
-    encoder_widths=(8, 8, 16, 16),
+    input_height=64,
+    input_width=96,
+    encoder_widths=(16, 32, 32, 32),
     encoder_strides=(2, 1, 2, 2),
     lstm_size=16,
     lstm_layers=2,
     temporal_size=16,
-    fusion_width=16,
-    decoder_stages=((16,), (8,), (8,)),
+    fusion_width=32,
+    decoder_stages=((32,), (16,), (16,)),
 )
 """For tests and quick experiments on a CPU."""

@@ -10,11 +10,12 @@ import datetime as dt
 import json
 import logging
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from safetensors import SafetensorsError, safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from flowchroma_core import __version__
@@ -82,6 +83,18 @@ def save_model(
     return meta
 
 
+DEFAULT_MODEL_NAME = "flowchroma_default.safetensors"
+
+
+def default_model_path() -> Path | None:
+    """The model shipped in ``assets/`` (installed as ``flowchroma_assets``), if present."""
+    try:
+        path = Path(str(resources.files("flowchroma_assets") / DEFAULT_MODEL_NAME))
+    except ModuleNotFoundError:
+        return None
+    return path if path.is_file() else None
+
+
 def trainable_state_dict(model: FlowChroma) -> dict[str, torch.Tensor]:
     """The model's state without the frozen backbone."""
     return {k: v for k, v in model.state_dict().items() if not k.startswith(BACKBONE_PREFIX)}
@@ -94,7 +107,7 @@ def read_metadata(path: Path) -> ModelMetadata:
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
-    except (SafetensorsError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError) as e:
         raise ModelFileError(f"{path}: not a readable safetensors model file ({e})") from e
     if header.get("format") != FORMAT_NAME or "metadata" not in header:
         raise ModelFileError(f"{path}: a safetensors file, but not a FlowChroma model")

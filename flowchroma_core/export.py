@@ -1,0 +1,166 @@
+"""Colorize a film (or a range of it) into a new file: the main job, for the CLI and the GUI.
+
+Reading, colorizing and writing are streamed, so memory is bounded by one clip. The output
+is written to a temporary file beside the destination and renamed only on success: a
+failure or a cancel leaves the destination as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from flowchroma_core.device import describe_device, select_device
+from flowchroma_core.errors import FlowChromaError, VideoReadError
+from flowchroma_core.inference import CancelToken, Colorizer
+from flowchroma_core.model import DEFAULT_CONFIG, FlowChroma
+from flowchroma_core.settings import Settings
+from flowchroma_core.timecode import offset_timecode
+from flowchroma_core.video_reader import VideoReader, luma_matrix, open_video
+from flowchroma_core.video_writer import VideoWriter, codec_for_path
+from flowchroma_core.weights import default_model_path, load_model
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Frames done of total, with the rate so far and the time left."""
+
+    done: int
+    total: int
+    elapsed: float
+
+    @property
+    def fps(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left, or None before the rate is known."""
+        return (self.total - self.done) / self.fps if self.done and self.fps > 0 else None
+
+
+@dataclass
+class ExportResult:
+    """What an export produced, for the user and for tests."""
+
+    output: Path
+    frames: int
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+    damaged_frames: list[int] = field(default_factory=list)
+    cuts: list[int] = field(default_factory=list)
+    model_seconds: float = 0.0
+
+
+def load_colorizer(settings: Settings) -> Colorizer:
+    """The model named in the settings (or the shipped default) on the chosen device."""
+    settings.validated()
+    device = select_device(settings.device)
+    path = Path(settings.model).expanduser() if settings.model else default_model_path()
+    if path is not None:
+        model, _ = load_model(path, backbone_weights="pretrained", device=device)
+    else:
+        logger.warning("no trained model is installed: colours will be meaningless")
+        model = FlowChroma(DEFAULT_CONFIG, backbone_weights="pretrained")
+    logger.info("colorizer on %s, model %s", describe_device(device), path or "untrained")
+    return Colorizer(
+        model,
+        device=device,
+        precision=settings.precision,
+        padding=settings.padding,
+        clip_length=settings.clip_length,
+        overlap=settings.overlap,
+        cut_threshold=settings.scene_cut_threshold,
+    )
+
+
+def colorize_file(
+    source: Path,
+    destination: Path,
+    *,
+    settings: Settings,
+    codec: str | None = None,
+    start: int = 0,
+    stop: int | None = None,
+    colorizer: Colorizer | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    cancel: CancelToken | None = None,
+    frame_rate: Fraction | None = None,
+) -> ExportResult:
+    """Colorize frames ``[start, stop)`` of ``source`` into ``destination``.
+
+    Raises ``Cancelled`` when ``cancel`` is set (nothing is left at the destination) and
+    ``FlowChromaError`` subclasses for problems the user can act on.
+    """
+    source, destination = Path(source), Path(destination)
+    codec = codec or codec_for_path(destination)
+    begin = time.perf_counter()
+    with open_video(source, frame_rate=frame_rate) as reader:
+        info = reader.info
+        stop = info.frame_count if stop is None else stop
+        _check_range(reader, start, stop)
+        colorizer = colorizer or load_colorizer(settings)
+        colorizer.matrix = luma_matrix(info)
+        first_time = None
+        timecode = (
+            offset_timecode(info.start_timecode, start, info.frame_rate)
+            if info.start_timecode
+            else None
+        )
+        audio_start = Fraction(start) / info.frame_rate
+        audio_end = Fraction(stop) / info.frame_rate
+        done = 0
+        with VideoWriter(
+            destination,
+            codec=codec,
+            source=info,
+            matrix=colorizer.matrix,
+            audio_from=source if info.audio else None,
+            audio_start=audio_start,
+            audio_end=audio_end,
+            timecode=timecode,
+        ) as writer:
+            for frame in colorizer.colorize(reader.frames(start, stop), cancel=cancel):
+                if first_time is None:
+                    first_time = frame.time
+                writer.write(frame.luma, frame.cb, frame.cr, time=frame.time - first_time)
+                done += 1
+                if on_progress is not None:
+                    on_progress(Progress(done, stop - start, time.perf_counter() - begin))
+            if cancel is not None:
+                cancel.check()  # a cancel after the last clip still discards the output
+            if done == 0:
+                raise VideoReadError(
+                    f"{source}: no frame in the range {start}..{stop} could be decoded"
+                )
+            notes = list(writer.notes)
+    damaged = list(reader.damaged_frames)
+    if damaged:
+        notes.append(
+            f"{len(damaged)} damaged frame(s) could not be decoded and were skipped: {damaged[:10]}"
+        )
+    result = ExportResult(
+        output=destination,
+        frames=done,
+        seconds=time.perf_counter() - begin,
+        notes=notes,
+        damaged_frames=damaged,
+        cuts=list(colorizer.cuts),
+        model_seconds=colorizer.model_seconds,
+    )
+    logger.info("exported %d frames to %s in %.1f s", done, destination, result.seconds)
+    return result
+
+
+def _check_range(reader: VideoReader, start: int, stop: int) -> None:
+    n = reader.info.frame_count
+    if not 0 <= start < stop <= n:
+        raise FlowChromaError(
+            f"{reader.info.path}: range {start}..{stop} is outside the film's {n} frames"
+        )
