@@ -165,7 +165,8 @@ class Colorizer:
             if window.fade:
                 w = fade_weights(window.fade)
                 w_t = torch.from_numpy(w).to(ab)[:, None, None, None]
-                ab[: window.fade] = (1 - w_t) * tail + w_t * ab[: window.fade]
+                faded = (1 - w_t) * tail + w_t * ab[: window.fade]
+                ab = torch.cat([faded, ab[window.fade :]])
             tail = ab[window.carry_at :].clone() if window.carry_at is not None else None
             for offset, item in enumerate(items[: window.emit_stop - window.start]):
                 yield self._finish(item, ab[offset])

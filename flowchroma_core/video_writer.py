@@ -902,6 +902,7 @@ class VideoWriter:
         self, number: int, source: AudioStream, container: OutputContainer, muxer: str
     ) -> AudioStream:
         """A lossless encoder for a track the container cannot take as it is."""
+        codec_name = source.codec_context.codec.canonical_name
         sixteen = source.format.name in _SIXTEEN_BIT_SAMPLE_FORMATS
         pcm = ("pcm_s16le", "s16", "16-bit PCM") if sixteen else ("pcm_s24le", "s32", "24-bit PCM")
         alac = ("alac", "s16p" if sixteen else "s32p", "ALAC (lossless)")
@@ -929,13 +930,12 @@ class VideoWriter:
             if name == "aac":
                 stream.bit_rate = 320_000
             self.notes.append(
-                f"Audio track {number} ({source.codec_context.codec.canonical_name}) cannot go into "
+                f"Audio track {number} ({codec_name}) cannot go into "
                 f".{self.destination.suffix.lstrip('.')} as it is; re-encoded to {label}."
             )
             return stream
         raise VideoWriteError(
-            f"Cannot write {self.destination}: no encoder for its audio "
-            f"({source.codec_context.codec.canonical_name}) is available"
+            f"Cannot write {self.destination}: no encoder for its audio ({codec_name}) is available"
         )
 
     def _sidecar_track(self, number: int, source: AudioStream) -> _AudioTrack:

@@ -1,0 +1,104 @@
+"""Sliding-window colorization: exact state carrying, resets at cuts, bounded buffering."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from flowchroma_core.errors import Cancelled
+from flowchroma_core.inference import CancelToken, Colorizer
+from flowchroma_core.model import TINY_CONFIG, FlowChroma
+from flowchroma_core.video_reader import Frame, open_video
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def model() -> FlowChroma:
+    torch.manual_seed(3)
+    return FlowChroma(TINY_CONFIG, backbone_weights="pretrained").eval()
+
+
+@pytest.fixture(scope="module")
+def film(shared_data: Path) -> list[Frame]:
+    """40 frames of a real colour clip, then 30 of another: one cut, at 40."""
+    clips = sorted((shared_data / "clips").glob("*.mp4"))
+    frames: list[Frame] = []
+    for path, n in ((clips[0], 40), (clips[1], 30)):
+        with open_video(path) as reader:
+            for f in reader.frames(0, n):
+                # same size for both shots, as in one film
+                frames.append(
+                    Frame(
+                        len(frames),
+                        f.pts,
+                        f.time,
+                        f.luma[:240, :384].copy(),
+                        f.bit_depth,
+                        f.color_range,
+                    )
+                )
+    return frames
+
+
+def _ab(colorizer: Colorizer, frames: list[Frame]) -> np.ndarray:
+    return np.stack([f.ab for f in colorizer.colorize(frames)])
+
+
+def test_clip_length_and_overlap_do_not_change_the_result(model, film) -> None:
+    """With the state carried exactly, windows are an implementation detail: no seams."""
+    reference = _ab(Colorizer(model, device=CPU, clip_length=64, overlap=0), film)
+    for clip_length, overlap in ((4, 0), (16, 0), (8, 3)):
+        got = _ab(Colorizer(model, device=CPU, clip_length=clip_length, overlap=overlap), film)
+        np.testing.assert_allclose(got, reference, atol=2e-5, err_msg=f"{clip_length}/{overlap}")
+
+
+def test_state_resets_at_the_cut(model, film) -> None:
+    colorizer = Colorizer(model, device=CPU, clip_length=16)
+    out = list(colorizer.colorize(film))
+    assert colorizer.cuts == [40]
+    assert [f.shot_start for f in out].count(True) == 2 and out[40].shot_start
+    alone = _ab(Colorizer(model, device=CPU, clip_length=16), film[40:])
+    np.testing.assert_allclose(np.stack([f.ab for f in out[40:]]), alone, atol=2e-5)
+    # without cut detection the second shot inherits the first one's state
+    merged = _ab(Colorizer(model, device=CPU, clip_length=16, cut_threshold=0), film)
+    assert np.abs(merged[40:] - alone).max() > 1e-4
+
+
+def test_luma_is_the_source_and_chroma_is_full_resolution(model, film) -> None:
+    out = list(Colorizer(model, device=CPU).colorize(film[:5]))
+    for src, got in zip(film, out, strict=False):
+        assert got.luma is src.luma
+        assert got.cb.shape == got.cr.shape == src.luma.shape
+        assert got.cb.dtype == np.float32 and np.abs(got.cb).max() <= 0.5
+        assert got.index == src.index and got.time == src.time
+
+
+def test_buffering_is_bounded_by_one_clip(model, film) -> None:
+    pulled = 0
+
+    def source() -> Iterator[Frame]:
+        nonlocal pulled
+        for f in film:
+            pulled += 1
+            yield f
+
+    most_ahead = 0
+    for done, _ in enumerate(Colorizer(model, device=CPU, clip_length=8).colorize(source()), 1):
+        most_ahead = max(most_ahead, pulled - done)
+    assert most_ahead <= 8 + 2
+
+
+def test_cancel_stops_between_clips(model, film) -> None:
+    token = CancelToken()
+    produced = 0
+    with pytest.raises(Cancelled):
+        for _ in Colorizer(model, device=CPU, clip_length=8).colorize(film, cancel=token):
+            produced += 1
+            if produced == 3:
+                token.cancel()
+    assert produced == 8  # the clip in hand is finished, the next one is not started
