@@ -140,13 +140,14 @@ def colorize_file(
                     f"{source}: no frame in the range {start}..{stop} could be decoded"
                 )
             notes = list(writer.notes)
+        written = writer.destination  # a folder for image sequences
     damaged = list(reader.damaged_frames)
     if damaged:
         notes.append(
             f"{len(damaged)} damaged frame(s) could not be decoded and were skipped: {damaged[:10]}"
         )
     result = ExportResult(
-        output=destination,
+        output=written,
         frames=done,
         seconds=time.perf_counter() - begin,
         notes=notes,
@@ -154,7 +155,7 @@ def colorize_file(
         cuts=list(colorizer.cuts),
         model_seconds=colorizer.model_seconds,
     )
-    logger.info("exported %d frames to %s in %.1f s", done, destination, result.seconds)
+    logger.info("exported %d frames to %s in %.1f s", done, written, result.seconds)
     return result
 
 
