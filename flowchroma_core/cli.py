@@ -129,6 +129,22 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    """Train (or resume) a model from a TOML configuration."""
+    from flowchroma_core.training import load_train_config, train
+
+    cfg = load_train_config(args.config)
+    run_dir = Path(cfg.train.run_dir)
+    print(f"run folder:   {run_dir}")
+    print(f"checkpoints:  {run_dir / 'checkpoints'} (every {cfg.train.checkpoint_every} steps)")
+    print(f"log:          {run_dir / 'log.jsonl'}")
+    print(f"final model:  {run_dir / 'model.safetensors'}")
+    print("interrupt at any time; running the same command again resumes")
+    final = train(cfg)
+    print(f"trained model written to {final}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flowchroma", description="Colorize black-and-white film."
@@ -160,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=Fraction, help="frame rate of an image sequence (default 24)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_colorize)
+
+    p = sub.add_parser("train", help="train a model from a TOML configuration (resumes)")
+    p.add_argument("config", type=Path, help="training configuration (see configs/)")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("model-info", help="describe a model and time one clip")
     p.add_argument("--model", type=Path, help="a FlowChroma .safetensors model file")

@@ -97,7 +97,10 @@ class Colorizer:
         overlap: int = 0,
         cut_threshold: float = 0.35,
         matrix: Matrix = "bt709",
+        carry_state: bool = True,
     ) -> None:
+        """``carry_state=False`` restarts the LSTM at every clip (no overlap): the naive
+        baseline the seam and per-frame measurements compare against."""
         if not 0 <= overlap < clip_length:
             raise ValueError(f"overlap must be in 0..{clip_length - 1}, got {overlap}")
         self.model = model.to(device).eval()
@@ -108,6 +111,7 @@ class Colorizer:
         self.overlap = overlap
         self.cut_threshold = cut_threshold
         self.matrix = matrix
+        self.carry_state = carry_state
         self.sub_clip = clip_length  # frames per forward pass; shrinks on GPU out-of-memory
         self.model_seconds = 0.0  # time inside the network, for benchmarks
         self.cuts: list[int] = []  # source frame indexes that start a shot
@@ -153,7 +157,11 @@ class Colorizer:
             later = [c for c in cut_positions if c > start]
             limit = min(later[0] if later else available, available)
             window = plan_window(
-                start, reset=reset, limit=limit, clip_length=self.clip_length, overlap=self.overlap
+                start,
+                reset=reset,
+                limit=limit,
+                clip_length=self.clip_length,
+                overlap=self.overlap if self.carry_state else 0,
             )
             items = buffer[window.start - base : window.stop - base]
             if window.reset:
@@ -161,6 +169,8 @@ class Colorizer:
                 items[0].shot_start = True
                 if window.start > 0:
                     self.cuts.append(items[0].frame.index)
+            if not self.carry_state:
+                state = None
             ab, state = self._run_window(items, window, state)
             if window.fade:
                 w = fade_weights(window.fade)

@@ -1262,3 +1262,36 @@ def open_video(
     its own timing, and giving one for it raises ``VideoReadError``.
     """
     return VideoReader(path, frame_rate=frame_rate)
+
+
+def read_rgb(path: str | os.PathLike[str], *, max_frames: int = 0) -> Iterator[np.ndarray]:
+    """Decoded frames as 8-bit RGB (H, W, 3) in presentation order, for training and
+    evaluation against colour originals; ``max_frames`` 0 reads all. Undecodable
+    packets are skipped, as in ``VideoReader.frames``.
+    """
+    path = Path(path)
+    count = 0
+    if path.is_dir() or _is_pattern(path):
+        files = _pattern_files(path) if _is_pattern(path) else _folder_files(path)
+        for file in files:
+            frame, _ = _decode_image(file)
+            yield frame.to_ndarray(format="rgb24")
+            count += 1
+            if count == max_frames:
+                return
+        return
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoReadError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+                count += 1
+                if count == max_frames:
+                    return
+    except av.error.FFmpegError as err:
+        if count == 0:
+            raise VideoReadError(f"{path}: {_ffmpeg_reason(err)}") from err
+        logger.warning("%s: decoding stopped after %d frames: %s", path, count, err)
