@@ -174,7 +174,10 @@ def _refuse_non_safetensors(path: Path) -> None:
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
     with path.open("rb") as f:
-        head = f.read(8)
+        head = f.read(9)
+    size = int.from_bytes(head[:8], "little") if len(head) == 9 else -1
+    if 0 < size < path.stat().st_size and head[8:9] == b"{":
+        return  # a safetensors header: 8-byte length, then JSON
     for signature, what in _PICKLE_SIGNATURES.items():
         if head.startswith(signature):
             raise ModelFileError(

@@ -108,6 +108,7 @@ def load_train_config(path: Path) -> TrainConfig:
             **data.__dict__,
             "clips": tuple(str((base / p).resolve()) for p in data.clips),
             "photos": tuple(str((base / p).resolve()) for p in data.photos),
+            "cache_dir": str((base / data.cache_dir).resolve()) if data.cache_dir else "",
         }
     )
     try:

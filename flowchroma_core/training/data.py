@@ -270,7 +270,7 @@ class ClipSampler:
         assert self.cache.photos is not None and self.cache.photo_features is not None
         i = int(torch.randint(0, len(self.cache.photos), (), generator=g))
         photo = (
-            torch.from_numpy(np.ascontiguousarray(self.cache.photos[i])).permute(2, 0, 1).float()
+            torch.from_numpy(np.array(self.cache.photos[i])).permute(2, 0, 1).float()
             / 255.0
         )
         ph, pw = photo.shape[1:]

@@ -101,3 +101,16 @@ def test_a_failed_save_leaves_nothing_behind(tmp_path: Path, saved, monkeypatch)
     with pytest.raises(OSError, match="disk full"):
         save_model(model, dest)
     assert list(tmp_path.iterdir()) == [tmp_path / "tiny.safetensors"]
+
+
+def test_a_header_length_that_starts_like_a_pickle_is_still_safetensors(tmp_path: Path) -> None:
+    """The first byte of a safetensors file is its header length's low byte: 0x80 is legal."""
+    from flowchroma_core.weights import _refuse_non_safetensors
+
+    path = tmp_path / "x.safetensors"
+    for pad in range(300):
+        save_file({"x": torch.zeros(1)}, path, metadata={"p": "y" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    _refuse_non_safetensors(path)  # no error
