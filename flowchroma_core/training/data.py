@@ -259,7 +259,7 @@ class ClipSampler:
         top = int(torch.randint(0, hc - self.h + 1, (), generator=g))
         left = int(torch.randint(0, wc - self.w + 1, (), generator=g))
         clip = torch.from_numpy(
-            np.ascontiguousarray(frames[:, top : top + self.h, left : left + self.w])
+            np.array(frames[:, top : top + self.h, left : left + self.w])
         )
         clip = clip.permute(0, 3, 1, 2).float() / 255.0
         if torch.rand((), generator=g) < 0.5:
@@ -313,7 +313,7 @@ class ClipSampler:
             for first in np.linspace(0, video.frames - self.t, per_video).round().astype(int):
                 sel = frames[first : first + self.t, top : top + self.h, left : left + self.w]
                 clip = (
-                    torch.from_numpy(np.ascontiguousarray(sel)).permute(0, 3, 1, 2).float() / 255.0
+                    torch.from_numpy(np.array(sel)).permute(0, 3, 1, 2).float() / 255.0
                 )
                 feat = torch.from_numpy(
                     self.cache.features[video.name][first : first + self.t].astype(np.float32)
