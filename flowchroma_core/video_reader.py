@@ -36,29 +36,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import av
 import av.error
 import numpy as np
 
 from flowchroma_core.errors import VideoReadError
+from flowchroma_core.ycbcr import LUMA_COEFFICIENTS, ColorRange, Matrix
 
 logger = logging.getLogger(__name__)
 
-LumaMatrix = Literal["bt709", "bt601", "bt2020"]
-ColorRange = Literal["tv", "pc"]
+LumaMatrix = Matrix
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
 # Film scans are nearly always made at sound speed; a sequence has no timing of its own.
 DEFAULT_SEQUENCE_RATE = Fraction(24)
 
-# Luma weights (R, G, B) of each matrix, used for RGB sources.
-LUMA_WEIGHTS: dict[LumaMatrix, tuple[float, float, float]] = {
-    "bt709": (0.2126, 0.7152, 0.0722),
-    "bt601": (0.299, 0.587, 0.114),
-    "bt2020": (0.2627, 0.6780, 0.0593),
-}
 
 # FFmpeg's names for AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic.
 _COLOR_SPACE_NAMES = {
@@ -304,8 +298,8 @@ def _native_luma(frame: av.VideoFrame, matrix: LumaMatrix) -> tuple[np.ndarray, 
     rng = _default_range(frame)
     if _is_rgb_like(fmt):
         r, g, b, bits = _rgb_channels(frame)
-        kr, kg, kb = LUMA_WEIGHTS[matrix]
-        y = kr * r.astype(np.float64) + kg * g + kb * b
+        kr, kb = LUMA_COEFFICIENTS[matrix]
+        y = kr * r.astype(np.float64) + (1.0 - kr - kb) * g + kb * b
         peak = (1 << bits) - 1
         luma = np.clip(np.rint(y), 0, peak).astype(np.uint8 if bits <= 8 else np.uint16)
         return luma, bits, rng

@@ -361,9 +361,10 @@ def test_tiff16_folder(media: Path) -> None:
         assert frames[3].time == Fraction(3, 18)
         for frame, rgb in zip(frames, written, strict=True):
             assert frame.luma.dtype == np.uint16
-            np.testing.assert_array_equal(
-                frame.luma, expected_luma(rgb, matrix="bt601", bit_depth=16)
-            )
+            # within one 16-bit code: Kg = 1 - Kr - Kb in floating point may round a
+            # value sitting exactly on .5 the other way
+            expected = expected_luma(rgb, matrix="bt601", bit_depth=16).astype(np.int32)
+            assert np.abs(frame.luma.astype(np.int32) - expected).max() <= 1
         np.testing.assert_allclose(frames[0].gray(), frames[0].luma / 65535.0, atol=1e-6)
         assert np.array_equal(reader[-1].luma, frames[-1].luma)
 
