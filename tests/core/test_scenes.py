@@ -1,4 +1,4 @@
-"""Shot-cut detection on real footage: joins of different clips are cuts, motion and flashes are not."""
+"""Shot-cut detection on real footage: joins are cuts; motion and flashes are not."""
 
 from __future__ import annotations
 
