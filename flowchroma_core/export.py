@@ -20,8 +20,8 @@ from flowchroma_core.inference import CancelToken, Colorizer
 from flowchroma_core.model import DEFAULT_CONFIG, FlowChroma
 from flowchroma_core.settings import Settings
 from flowchroma_core.timecode import offset_timecode
-from flowchroma_core.video_reader import VideoReader, luma_matrix, open_video
-from flowchroma_core.video_writer import VideoWriter, codec_for_path
+from flowchroma_core.video_reader import VideoInfo, luma_matrix, open_video
+from flowchroma_core.video_writer import VideoWriter, check_destination, codec_for_path
 from flowchroma_core.weights import default_model_path, load_model
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def colorize_file(
     with open_video(source, frame_rate=frame_rate) as reader:
         info = reader.info
         stop = info.frame_count if stop is None else stop
-        _check_range(reader, start, stop)
+        check_export(info, destination, codec=codec, start=start, stop=stop)
         colorizer = colorizer or load_colorizer(settings)
         colorizer.matrix = luma_matrix(info)
         first_time = None
@@ -146,6 +146,11 @@ def colorize_file(
         notes.append(
             f"{len(damaged)} damaged frame(s) could not be decoded and were skipped: {damaged[:10]}"
         )
+    if corrupt := list(reader.corrupt_frames):
+        notes.append(
+            f"{len(corrupt)} frame(s) decoded with errors the decoder concealed; "
+            f"check them by eye: {corrupt[:10]}"
+        )
     result = ExportResult(
         output=written,
         frames=done,
@@ -159,9 +164,31 @@ def colorize_file(
     return result
 
 
-def _check_range(reader: VideoReader, start: int, stop: int) -> None:
-    n = reader.info.frame_count
-    if not 0 <= start < stop <= n:
+def check_export(
+    info: VideoInfo,
+    destination: Path,
+    *,
+    codec: str | None = None,
+    start: int = 0,
+    stop: int | None = None,
+) -> Path:
+    """Refuse a bad range or destination at once, before slow work such as loading a model.
+
+    Returns the path the export will produce (a folder for image sequences).
+    """
+    _check_range(info, start, info.frame_count if stop is None else stop)
+    return check_destination(
+        destination, codec=codec, source=info, audio_from=info.path if info.audio else None
+    )
+
+
+def _check_range(info: VideoInfo, start: int, stop: int) -> None:
+    n = info.frame_count
+    if not (0 <= start < n and 0 < stop <= n):
         raise FlowChromaError(
-            f"{reader.info.path}: range {start}..{stop} is outside the film's {n} frames"
+            f"{info.path}: range {start}..{stop} is outside the film's {n} frames"
+        )
+    if start >= stop:
+        raise FlowChromaError(
+            f"{info.path}: range {start}..{stop} is empty; the end must come after the start"
         )

@@ -94,6 +94,8 @@ _PACKED_RGB = {
     "rgb48le": "rgb", "rgb48be": "rgb", "bgr48le": "bgr", "bgr48be": "bgr",
     "rgba64le": "rgba", "rgba64be": "rgba", "bgra64le": "bgra", "bgra64be": "bgra",
 }  # fmt: skip
+# Top-level boxes an MP4 or MOV file starts with.
+_MP4_FIRST_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"})
 # Video "codecs" FFmpeg uses to show text files (ANSI art): not films.
 _TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
 # Pixel formats with floating-point samples (EXR-like): no integer code values to read.
@@ -424,11 +426,27 @@ def _ffmpeg_reason(err: av.error.FFmpegError) -> str:
     return str(getattr(err, "strerror", None) or err)
 
 
+def _looks_like_mp4(path: Path) -> bool:
+    """Whether the file starts with an ISO media box (MP4, MOV, M4V, 3GP)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8)[4:8] in _MP4_FIRST_BOXES
+    except OSError:
+        return False
+
+
 def _open_container(path: Path) -> av.container.InputContainer:
     """av.open with every failure turned into a one-line VideoReadError naming the file."""
     try:
         return av.open(str(path), mode="r")
     except av.error.InvalidDataError as err:
+        if _looks_like_mp4(path):
+            # The moov atom (the index of every frame) is written last: a copy or a
+            # recording cut short has the pictures but nothing that says where they are.
+            raise VideoReadError(
+                f"{path.name}: an MP4/MOV file whose index (moov atom) is missing or damaged,"
+                " as in a file cut short; it cannot be read"
+            ) from err
         raise VideoReadError(
             f"{path.name}: not a video FFmpeg can read ({_ffmpeg_reason(err)})"
         ) from err

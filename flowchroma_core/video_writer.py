@@ -526,12 +526,11 @@ class VideoWriter:
     ) -> None:
         if matrix not in MATRICES:
             raise ValueError(f"unknown matrix {matrix!r}; allowed: {', '.join(MATRICES)}")
-        requested = Path(destination)
-        self.preset = get_preset(codec if codec is not None else codec_for_path(requested))
-        self.notes: list[str] = []
+        self._plan(destination, codec=codec, source=source, audio_from=audio_from)
+        if timecode is not None:
+            self._check_timecode(timecode, Fraction(source.frame_rate))
         self.matrix: Matrix = matrix
         self.frames_written = 0
-        self._source = source
         self._closed = False
         self._stack = contextlib.ExitStack()
         self._container: OutputContainer | None = None
@@ -546,19 +545,6 @@ class VideoWriter:
         self._audio_start = Fraction(audio_start)
         self._audio_end = None if audio_end is None else Fraction(audio_end)
         self._audio_zero = Fraction(0)
-
-        self.destination = self._final_path(requested)
-        self._check_source(source)
-        self._check_destination(source, audio_from)
-        self._choose_format(source)
-        self._frame_step = 1 / Fraction(source.frame_rate)
-        if timecode is not None:
-            self._check_timecode(timecode, Fraction(source.frame_rate))
-        if self.preset.codec not in av.codecs_available:
-            raise VideoWriteError(
-                f"Cannot write {self.destination}: this build of PyAV has no "
-                f"{self.preset.codec} encoder for {self.preset.name}"
-            )
         try:
             self._open(source, audio_from, timecode)
         except BaseException as error:
@@ -572,6 +558,30 @@ class VideoWriter:
             logger.info("%s: %s", self.destination.name, note)
 
     # -- set-up ---------------------------------------------------------------------------
+
+    def _plan(
+        self,
+        destination: Path | str,
+        *,
+        codec: str | None,
+        source: SourceInfo,
+        audio_from: Path | str | None,
+    ) -> None:
+        """Choose the preset, path and pixel format, refusing what cannot work; opens nothing."""
+        requested = Path(destination)
+        self.preset = get_preset(codec if codec is not None else codec_for_path(requested))
+        self.notes: list[str] = []
+        self._source = source
+        self.destination = self._final_path(requested)
+        self._check_source(source)
+        self._check_destination(source, audio_from)
+        self._choose_format(source)
+        self._frame_step = 1 / Fraction(source.frame_rate)
+        if self.preset.codec not in av.codecs_available:
+            raise VideoWriteError(
+                f"Cannot write {self.destination}: this build of PyAV has no "
+                f"{self.preset.codec} encoder for {self.preset.name}"
+            )
 
     def _final_path(self, requested: Path) -> Path:
         """The file, or for sequences the folder, that appears at the end."""
@@ -610,7 +620,8 @@ class VideoWriter:
         final = self.destination
         parent = final.parent
         if not parent.is_dir():
-            raise VideoWriteError(f"Cannot write {final}: the folder {parent} does not exist")
+            problem = "is a file, not a folder" if parent.exists() else "does not exist"
+            raise VideoWriteError(f"Cannot write {final}: the folder {parent} {problem}")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise VideoWriteError(f"Cannot write {final}: the folder {parent} is not writable")
         resolved = final.resolve()
@@ -1144,6 +1155,24 @@ class VideoWriter:
             self._discard(exc)
 
 
+def check_destination(
+    destination: Path | str,
+    *,
+    codec: str | None = None,
+    source: SourceInfo,
+    audio_from: Path | str | None = None,
+) -> Path:
+    """Refuse, without creating anything, a destination that ``VideoWriter`` would refuse.
+
+    Runs the writer's own checks (codec and extension, the folder, the source itself, the
+    frame size), so that a caller can answer a bad destination at once, before slow work
+    such as loading a model. Returns the path that would appear (a folder for sequences).
+    """
+    planned = object.__new__(VideoWriter)  # the checks only, not __init__'s opening
+    planned._plan(destination, codec=codec, source=source, audio_from=audio_from)
+    return planned.destination
+
+
 def _subsample(c: np.ndarray, chroma: ChromaLayout) -> np.ndarray:
     """Area-average chroma to the plane size of ``chroma`` (sizes are even where needed)."""
     if chroma == "420":
@@ -1174,6 +1203,7 @@ __all__ = [
     "PixelFormat",
     "SourceInfo",
     "VideoWriter",
+    "check_destination",
     "codec_for_path",
     "get_preset",
 ]

@@ -31,5 +31,23 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny FlowChroma model file, so that colorizing takes a moment on a CPU."""
+    import torch
+
+    from flowchroma_core.model import TINY_CONFIG, FlowChroma
+    from flowchroma_core.weights import save_model
+
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    with pytest.MonkeyPatch.context() as mp:
+        # the same backbone cache and offline hub as the autouse isolation in conftest
+        mp.setenv("FLOWCHROMA_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "backbone-cache"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        torch.manual_seed(0)
+        save_model(FlowChroma(TINY_CONFIG, backbone_weights="pretrained"), path)
+    return path
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
