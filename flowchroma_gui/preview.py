@@ -1,0 +1,432 @@
+"""Preview colorization that agrees exactly with an export; no Qt here.
+
+The colorizer carries its LSTM state from the start of a shot, so frame ``f`` is previewed
+the way an export produces it: colorize the source from ``s``, the start of the shot that
+holds ``f`` (the last cut at or before ``f``; the start of the export range if that is
+later), clip after clip, until ``f`` comes out. The shot's end is the next cut (or the end
+of the range), so the clips are the export's clips. Cuts come from one background scan of
+the film (``ShotMap``), the same detector the export runs; the preview's own colorizer
+does not detect cuts, it stops at the scan's.
+
+A stream that produced frames up to ``f`` is kept: a later request in the same shot, at or
+after where it stopped, continues it instead of starting over (stepping and playing
+forward cost one clip at a time). Every frame that comes out is converted to 8-bit RGB for
+display and cached (``PreviewCache``, bounded by bytes, least recently used first out),
+keyed by everything that decides its colours (``PreviewKey``), so changing the settings or
+the range never shows a stale picture.
+
+Everything here runs on the preview thread except the cache and the key maths, which the
+GUI thread uses too; torch and PyAV are only imported inside the functions that the
+worker thread calls.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from flowchroma_core.errors import Cancelled, FlowChromaError
+from flowchroma_core.ycbcr import luma_to_float, ycbcr_to_rgb
+from flowchroma_gui.model_host import HostStatus, ModelHost
+
+if TYPE_CHECKING:
+    from flowchroma_core.inference import ColorFrame
+    from flowchroma_core.settings import Settings
+    from flowchroma_core.video_reader import Frame, VideoReader
+    from flowchroma_gui.qthreading import JobContext
+
+logger = logging.getLogger(__name__)
+
+# About 600 frames of 640x360, 60 of 2K: the cache gives memory back before the user notices.
+DEFAULT_CACHE_BYTES = 400 * 2**20
+
+
+# ---------------------------------------------------------------------------------------
+# Display conversions (8-bit, for the screen only; the export never goes through these)
+
+
+def gray_display(frame: Frame) -> np.ndarray:
+    """A source frame as 8-bit grey (H, W): black 0, white 255, rounded."""
+    return np.rint(np.clip(frame.gray(), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def color_display(
+    frame: ColorFrame, *, bit_depth: int, color_range: str, matrix: str
+) -> np.ndarray:
+    """A colorized frame as 8-bit RGB (H, W, 3): the source's luma with the new chroma."""
+    y = luma_to_float(frame.luma, bit_depth, color_range)  # type: ignore[arg-type]
+    rgb = ycbcr_to_rgb(y, frame.cb, frame.cr, matrix)  # type: ignore[arg-type]
+    return np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------
+# Keys
+
+
+def processing_token(settings: Settings) -> tuple[Any, ...]:
+    """The settings that change the colours (the export folder and codec do not)."""
+    return (
+        settings.clip_length,
+        settings.overlap,
+        settings.padding,
+        settings.device,
+        settings.precision,
+        settings.model,
+        settings.scene_cut_threshold,
+    )
+
+
+@dataclass(frozen=True)
+class PreviewKey:
+    """Everything that decides a previewed frame's colours."""
+
+    film: str
+    frame: int
+    shot_start: int
+    range_stop: int
+    settings: tuple[Any, ...]
+
+
+def preview_key(
+    frame: int,
+    *,
+    film: str,
+    cuts: tuple[int, ...] | list[int],
+    frame_count: int,
+    export_range: tuple[int, int] | None,
+    settings: Settings,
+) -> PreviewKey:
+    """The key of ``frame``: its shot start and the end of the range it is exported in.
+
+    Inside the export range (in/out points) a frame is previewed as that export makes it:
+    the range's first frame starts a shot and its end stops the last clip. Outside, as an
+    export of the whole film.
+    """
+    start, stop = export_range if export_range is not None else (0, frame_count)
+    if not start <= frame < stop:
+        start, stop = 0, frame_count
+    i = bisect.bisect_right(cuts, frame) - 1
+    shot = cuts[i] if i >= 0 else 0
+    return PreviewKey(film, frame, max(shot, start), stop, processing_token(settings))
+
+
+# ---------------------------------------------------------------------------------------
+# Cache
+
+
+class PreviewCache:
+    """Display-ready RGB frames by key; least recently used out first; thread-safe."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._items: OrderedDict[PreviewKey, np.ndarray] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: PreviewKey) -> np.ndarray | None:
+        with self._lock:
+            image = self._items.get(key)
+            if image is not None:
+                self._items.move_to_end(key)
+            return image
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def put(self, key: PreviewKey, image: np.ndarray) -> None:
+        image.setflags(write=False)  # shared with the GUI thread: nobody may change it
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            self._items[key] = image
+            self._bytes += image.nbytes
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= dropped.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def snapshot(self) -> list[PreviewKey]:
+        with self._lock:
+            return list(self._items)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return self._bytes
+
+
+# ---------------------------------------------------------------------------------------
+# Shot cuts, as the background scan finds them
+
+
+class ShotMap:
+    """The cuts of one film, filled in by the scan while the preview reads them; thread-safe.
+
+    ``decided`` is how far the scan has got: whether frame ``i`` starts a shot is known
+    for every ``i < decided`` (the detector judges a frame once it has seen the next).
+    """
+
+    def __init__(self, frame_count: int, *, threshold: float) -> None:
+        self.frame_count = frame_count
+        self.threshold = threshold
+        self._cond = threading.Condition()
+        self._cuts: list[int] = []
+        self._cut_set: set[int] = set()
+        self._decided = 0 if threshold > 0 else frame_count
+        self._stopped = False
+
+    @property
+    def decided(self) -> int:
+        with self._cond:
+            return self._decided
+
+    @property
+    def complete(self) -> bool:
+        with self._cond:
+            return self._decided >= self.frame_count
+
+    def cuts(self) -> tuple[int, ...]:
+        with self._cond:
+            return tuple(self._cuts)
+
+    def is_cut(self, index: int) -> bool:
+        with self._cond:
+            return index in self._cut_set
+
+    def add_cut(self, index: int) -> None:
+        with self._cond:
+            if index not in self._cut_set:
+                bisect.insort(self._cuts, index)
+                self._cut_set.add(index)
+            self._cond.notify_all()
+
+    def advance(self, decided: int) -> None:
+        with self._cond:
+            self._decided = max(self._decided, min(decided, self.frame_count))
+            self._cond.notify_all()
+
+    def finish(self) -> None:
+        """The scan reached the end (or gave up): every frame not listed is not a cut."""
+        self.advance(self.frame_count)
+
+    def stop(self) -> None:
+        """The scan was cancelled: waiters give up."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def wait_decided(self, index: int, ctx: JobContext) -> None:
+        """Block until whether ``index`` starts a shot is known; ``Cancelled`` on cancel."""
+        with self._cond:
+            while self._decided <= index:
+                if ctx.cancelled or self._stopped:
+                    raise Cancelled()
+                self._cond.wait(0.1)
+
+
+# ---------------------------------------------------------------------------------------
+# The preview engine (runs on the preview thread)
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """Colorize ``frame`` of ``path`` with ``settings``, as the export of ``export_range``
+    (None: the whole film) would."""
+
+    path: str
+    frame: int
+    settings: Settings
+    shots: ShotMap
+    export_range: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class PreviewActivity:
+    """What the preview worker is doing, for the status line."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class PreviewCached:
+    """A frame was colorized and is in the cache."""
+
+    key: PreviewKey
+
+
+@dataclass(frozen=True)
+class PreviewReady:
+    """The requested frame is in the cache."""
+
+    key: PreviewKey
+
+
+@dataclass(frozen=True)
+class PreviewHost:
+    """The device and model the preview runs on."""
+
+    status: HostStatus
+
+
+@dataclass
+class _Stream:
+    """A colorization in progress through one shot, paused between requests."""
+
+    signature: tuple[Any, ...]
+    frames: Iterator[ColorFrame]
+    source: Iterator[Frame]
+    next_index: int
+    ctx: JobContext | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for it in (self.frames, self.source):
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+
+class PreviewEngine:
+    """Serves ``PreviewRequest``s on the preview thread; see the module docstring."""
+
+    def __init__(self, host: ModelHost, cache: PreviewCache) -> None:
+        self.host = host
+        self.cache = cache
+        self._reader: VideoReader | None = None
+        self._stream: _Stream | None = None
+
+    def handle(self, request: PreviewRequest, ctx: JobContext) -> Iterator[object]:
+        f = request.frame
+        shots = request.shots
+        if shots.decided <= f:
+            yield PreviewActivity(f"waiting for shot detection to reach frame {f}")
+            shots.wait_decided(f, ctx)
+        key = preview_key(
+            f,
+            film=request.path,
+            cuts=shots.cuts(),
+            frame_count=shots.frame_count,
+            export_range=request.export_range,
+            settings=request.settings,
+        )
+        if key in self.cache:
+            yield PreviewReady(key)
+            return
+        reader = self._open(request.path)
+        signature = (request.path, key.shot_start, key.range_stop, key.settings)
+        stream = self._stream
+        if stream is None or stream.signature != signature or stream.next_index > f:
+            self.close_stream()
+            if not self.host.is_loaded_for(request.settings):
+                yield PreviewActivity("loading the model")
+            stream = self._start(reader, request, key, signature)
+            yield PreviewHost(self.host.status)
+        stream.ctx = ctx
+        first = stream.next_index
+        info = stream.info
+        yield PreviewActivity(
+            f"colorizing frames {first}–{f} (shot from frame {key.shot_start})"
+            if first < f
+            else f"colorizing frame {f}"
+        )
+        while True:
+            try:
+                out = next(stream.frames)
+            except StopIteration:
+                self.close_stream()
+                raise FlowChromaError(
+                    f"frame {f} of {request.path} could not be decoded for the preview"
+                ) from None
+            except BaseException:
+                self.close_stream()  # a half-run clip cannot be resumed
+                raise
+            stream.next_index = out.index + 1
+            done = PreviewKey(key.film, out.index, key.shot_start, key.range_stop, key.settings)
+            self.cache.put(done, color_display(out, **info))
+            yield PreviewCached(done)
+            if out.index >= f:
+                break
+        yield PreviewReady(key)
+        yield PreviewActivity("idle")
+
+    def _open(self, path: str) -> VideoReader:
+        from flowchroma_core.video_reader import open_video
+
+        if self._reader is None or str(self._reader.info.path) != path:
+            self.close()
+            self._reader = open_video(path)
+        return self._reader
+
+    def _start(
+        self,
+        reader: VideoReader,
+        request: PreviewRequest,
+        key: PreviewKey,
+        signature: tuple[Any, ...],
+    ) -> _Stream:
+        from flowchroma_core.video_reader import luma_matrix
+
+        info = reader.info
+        matrix = luma_matrix(info)
+        colorizer = self.host.colorizer(request.settings, matrix=matrix, detect_cuts=False)
+        stream = _Stream(
+            signature=signature,
+            frames=iter(()),
+            source=iter(()),
+            next_index=key.shot_start,
+            info={"bit_depth": info.bit_depth, "color_range": info.color_range, "matrix": matrix},
+        )
+        stream.source = self._shot_frames(reader, request.shots, key, stream)
+        stream.frames = colorizer.colorize(stream.source)
+        self._stream = stream
+        logger.debug("preview stream from frame %d to %d", key.shot_start, key.range_stop)
+        return stream
+
+    @staticmethod
+    def _shot_frames(
+        reader: VideoReader, shots: ShotMap, key: PreviewKey, stream: _Stream
+    ) -> Iterator[Frame]:
+        """Source frames from the shot's start to the next cut or the end of the range."""
+        frames = reader.frames(key.shot_start, key.range_stop)
+        try:
+            for frame in frames:
+                if frame.index > key.shot_start:
+                    if shots.decided <= frame.index:
+                        assert stream.ctx is not None
+                        shots.wait_decided(frame.index, stream.ctx)
+                    if shots.is_cut(frame.index):
+                        return
+                yield frame
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+
+    def close_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def close(self) -> None:
+        """Release the stream and the film (call on the preview thread)."""
+        self.close_stream()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
