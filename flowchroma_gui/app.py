@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 from flowchroma_core import __version__
 from flowchroma_core.logs import setup_logging
+from flowchroma_gui.icons import app_icon
 from flowchroma_gui.notifications import notification_manager
 from flowchroma_gui.qt_main_window import MainWindow
 
@@ -80,12 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName("FlowChroma")
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("flowchroma-studio")
-    try:
-        from flowchroma_gui.icons import app_icon
-
-        app.setWindowIcon(app_icon())
-    except ImportError:  # the icons module comes with the packaging work
-        pass
+    app.setWindowIcon(app_icon())
     notification_manager.install_hooks()
     window = MainWindow()
     app.aboutToQuit.connect(window.shutdown)

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QStyle,
 )
 
 from flowchroma_core import __version__
@@ -285,15 +286,18 @@ class MainWindow(QMainWindow):
 
     def _build_ui(self) -> None:
         self.viewer = Viewer(self)
-        short = {
-            self.start_action: "⏮",
-            self.back_action: "◀|",
-            self.play_action: "▶",
-            self.forward_action: "|▶",
-            self.end_action: "⏭",
-            self.in_action: "[ In",
-            self.out_action: "Out ]",
-        }
+        style = self.style()
+        pixmap = QStyle.StandardPixmap
+        for action, icon in (
+            (self.start_action, pixmap.SP_MediaSkipBackward),
+            (self.back_action, pixmap.SP_MediaSeekBackward),
+            (self.play_action, pixmap.SP_MediaPlay),
+            (self.forward_action, pixmap.SP_MediaSeekForward),
+            (self.end_action, pixmap.SP_MediaSkipForward),
+        ):
+            action.setIcon(style.standardIcon(icon))
+        self.in_action.setIconText("[ In")
+        self.out_action.setIconText("Out ]")
         self.timeline = Timeline(
             [
                 self.start_action,
@@ -307,8 +311,6 @@ class MainWindow(QMainWindow):
             ],
             self,
         )
-        for action, text in short.items():
-            action.setIconText(text)
         self.timeline.seek_requested.connect(self.seek)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.viewer)
@@ -317,6 +319,10 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 0)
         splitter.setCollapsible(0, False)
         self.setCentralWidget(splitter)
+        # keys (J/K/L, I/O, digits) go to the window's shortcuts unless the user clicks
+        # into the frame box: the viewer, not the first text field, takes the focus
+        self.viewer.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setFocusProxy(self.viewer)
 
         self.info_panel = InfoPanel(self)
         dock = QDockWidget("Film", self)
@@ -450,6 +456,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self._start_scan()
         self.seek(0)
+        self.viewer.setFocus()
         self.film_opened.emit(opened.path)
         logger.info("opened %s: %s", opened.path, info.summary().replace("\n", "; "))
 
@@ -601,10 +608,10 @@ class MainWindow(QMainWindow):
             interval = max(1, round(1000 / float(self.playhead.rate)))
             if not self.play_timer.isActive() or self.play_timer.interval() != interval:
                 self.play_timer.start(interval)
-            self.play_action.setIconText("⏸")
+            self.play_action.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
         else:
             self.play_timer.stop()
-            self.play_action.setIconText("▶")
+            self.play_action.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
 
     def _play_tick(self) -> None:
         before = self.playhead.position
