@@ -799,7 +799,9 @@ class MainWindow(QMainWindow):
         self.export_dialog.raise_()
 
     def export_running(self) -> bool:
-        return self.export_worker is not None
+        """An export runs and has not been cancelled (a cancelled one is only winding down)."""
+        worker = self.export_worker
+        return worker is not None and not worker.is_finished and not worker.ctx.cancelled
 
     def export_request_source(self) -> str | None:
         if not self.export_running() or self._export_request is None:

@@ -40,8 +40,7 @@ def chaplin(shared_data: Path) -> Path:
 def window(qtbot, tiny_model: Path):
     """A window whose saved settings select the tiny model, engine started."""
     save_settings(Settings(model=str(tiny_model), clip_length=4))
-    win = MainWindow()
-    qtbot.addWidget(win)
+    win = MainWindow()  # not qtbot.addWidget: its teardown would close it before ours
     win.show()
     qtbot.waitUntil(lambda: win.core is not None, timeout=WAIT)
     yield win
