@@ -1,6 +1,6 @@
 """Turn a trained run into the model the product ships, with what it was trained on.
 
-    python -m flowchroma_core.training.ship runs/small_cpu/model.safetensors \\
+    python -m flowchroma_core.training.ship runs/small_cpu_mse/model.safetensors \\
         --manifest ../shared/data/MANIFEST.tsv --eval runs/eval_davis.json \\
         -o assets/flowchroma_default.safetensors
 
