@@ -30,19 +30,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import QApplication
+from qt_wait import wait_until
 
 DEFAULT_FILM = Path(__file__).resolve().parents[2] / "shared" / "data" / "bw" / "chaplin.mp4"
-
-
-def wait_until(app: QApplication, condition, timeout: float = 900.0) -> float:
-    """Process events until ``condition()``; returns the seconds it took."""
-    start = time.perf_counter()
-    while not condition():
-        app.processEvents()
-        time.sleep(0.001)
-        if time.perf_counter() - start > timeout:
-            raise TimeoutError("gave up waiting")
-    return time.perf_counter() - start
 
 
 def main() -> int:

@@ -16,29 +16,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
+from qt_wait import pump, wait_until
 
 DEFAULT_FILM = Path(__file__).resolve().parents[2] / "shared" / "data" / "bw" / "chaplin.mp4"
 CONVERT = "/usr/bin/convert"  # Debian's imagemagick (another `convert` may come first on PATH)
-
-
-def pump(app: QApplication, seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        app.processEvents()
-        time.sleep(0.01)
-
-
-def wait_until(app: QApplication, condition, timeout: float = 900.0) -> None:
-    start = time.perf_counter()
-    while not condition():
-        app.processEvents()
-        time.sleep(0.005)
-        if time.perf_counter() - start > timeout:
-            raise TimeoutError("gave up waiting")
 
 
 def capture(app: QApplication, path: Path) -> None:
