@@ -268,6 +268,18 @@ class MainWindow(QMainWindow):
         self.clear_marks_action = self._action(
             "Clear in/out", self.clear_marks, "Alt+X", "Export the whole film again"
         )
+        self.go_in_action = self._action(
+            "Go to in", self.go_to_in, "Shift+I", "Jump to the in point"
+        )
+        self.go_out_action = self._action(
+            "Go to out", self.go_to_out, "Shift+O", "Jump to the out point"
+        )
+        self.prev_cut_action = self._action(
+            "Previous shot", lambda: self.jump_cut(-1), "Up", "Jump to the previous shot cut"
+        )
+        self.next_cut_action = self._action(
+            "Next shot", lambda: self.jump_cut(1), "Down", "Jump to the next shot cut"
+        )
         self.transport_actions = (
             self.start_action,
             self.back_action,
@@ -282,6 +294,10 @@ class MainWindow(QMainWindow):
             self.in_action,
             self.out_action,
             self.clear_marks_action,
+            self.go_in_action,
+            self.go_out_action,
+            self.prev_cut_action,
+            self.next_cut_action,
         )
 
     def _build_ui(self) -> None:
@@ -631,6 +647,27 @@ class MainWindow(QMainWindow):
     def clear_marks(self) -> None:
         self.playhead.clear_marks()
         self._marks_changed()
+
+    def go_to_in(self) -> None:
+        if self.playhead.in_point is not None:
+            self.step(self.playhead.in_point - self.position)
+
+    def go_to_out(self) -> None:
+        if self.playhead.out_point is not None:
+            self.step(self.playhead.out_point - self.position)
+
+    def jump_cut(self, direction: int) -> None:
+        """Up/Down, as in editing software: the previous or next shot start."""
+        if self.shots is None:
+            return
+        starts = [0, *self.shots.cuts()]
+        if direction > 0:
+            later = [c for c in starts if c > self.position]
+            target = later[0] if later else self.playhead.last
+        else:
+            earlier = [c for c in starts if c < self.position]
+            target = earlier[-1] if earlier else 0
+        self.step(target - self.position)
 
     def _marks_changed(self) -> None:
         self.timeline.set_range(self.playhead.in_point, self.playhead.out_point)

@@ -138,6 +138,10 @@ def test_in_out_marks_set_the_export_range(qtbot, window, chaplin):
     window.seek(59)
     qtbot.keyClick(window, Qt.Key.Key_O)
     assert window.playhead.export_range() == (20, 60)
+    qtbot.keyClick(window, Qt.Key.Key_I, Qt.KeyboardModifier.ShiftModifier)
+    assert window.position == 20
+    qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ShiftModifier)
+    assert window.position == 59
     assert "(40 frames)" in window.timeline.range_label.text()
     window.show_export()
     dialog = window.export_dialog
@@ -324,3 +328,22 @@ def test_command_line_path_and_smoke_test(chaplin, tiny_model, tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "smoke test passed" in done.stdout
+
+
+def test_shot_cuts_are_marked_and_jumped_to(qtbot, window, shared_data):
+    """The a-bomb film's three cuts: on the timeline, Up/Down jump between them."""
+    film = shared_data / "bw" / "a-bomb_blast_effects_part.mp4"
+    open_film(qtbot, window, film)
+    qtbot.waitUntil(lambda: window.shots.complete, timeout=WAIT)
+    assert window.shots.cuts() == (44, 134, 299)
+    assert window.timeline.slider.cuts == (44, 134, 299)
+    qtbot.keyClick(window, Qt.Key.Key_Down)
+    assert window.position == 44
+    qtbot.keyClick(window, Qt.Key.Key_Down)
+    assert window.position == 134
+    qtbot.keyClick(window, Qt.Key.Key_Up)
+    assert window.position == 44
+    # the preview of a frame after a cut starts from the cut, as the export does
+    window.seek(46)
+    wait_colorized(qtbot, window, 46)
+    assert window.current_key().shot_start == 44
