@@ -669,6 +669,13 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         help="also measure the no-colour and per-frame baselines (default: yes)",
     )
     p.add_argument("--per-video", action="store_true", help="print each video's table too")
+    p.add_argument(
+        "--black-and-white",
+        action="store_true",
+        help="the inputs are black-and-white films with no colour original: only write the "
+        "contact sheet (grey | ours), no scores",
+    )
+    p.add_argument("--sheet-frames", type=int, default=4, help="frames per film on the sheet (4)")
     p.set_defaults(func=_cmd_eval)
     return p
 
@@ -686,6 +693,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if value is not None
     }
     settings = load_settings().replace(**overrides).validated()
+    if args.black_and_white:
+        if not args.contact_sheet:
+            raise EvaluationError("--black-and-white needs --contact-sheet FILE.png")
+        from flowchroma_core.export import load_colorizer
+
+        colorizer = load_colorizer(settings)
+        contact_sheet(
+            expand_inputs(args.input),
+            colorizer,
+            args.contact_sheet,
+            args.sheet_frames,
+            max_frames=args.max_frames,
+        )
+        print(f"contact sheet: {args.contact_sheet}")
+        return 0
     report = evaluate(
         expand_inputs(args.input),
         settings=settings,

@@ -173,6 +173,28 @@ def test_eval_command(colorizer: Colorizer, sequence: Path, tmp_path, monkeypatc
     assert json.loads((tmp_path / "r.json").read_text())["methods"] == ["model"]
 
 
+def test_eval_command_black_and_white(
+    colorizer: Colorizer, shared_data: Path, tmp_path, monkeypatch, capsys
+) -> None:
+    """``--black-and-white`` writes the [grey | ours] sheet of films with no original."""
+    from flowchroma_core import export
+
+    monkeypatch.setattr(export, "load_colorizer", lambda settings: colorizer)
+    parser = argparse.ArgumentParser(prog="flowchroma")
+    ev.add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    film = shared_data / "bw" / "chaplin.mp4"
+    sheet = tmp_path / "bw.png"
+    args = parser.parse_args(
+        ["eval", str(film), "--black-and-white", "--max-frames", "6", "--sheet-frames", "2",
+         "--contact-sheet", str(sheet)]
+    )  # fmt: skip
+    assert args.func(args) == 0
+    assert cv2.imread(str(sheet)).shape == (2 * 360, 2 * 640, 3)
+    args = parser.parse_args(["eval", str(film), "--black-and-white"])
+    with pytest.raises(ev.EvaluationError, match="needs --contact-sheet"):
+        args.func(args)
+
+
 def test_a_data_set_folder_means_its_sequences(shared_data: Path) -> None:
     davis = shared_data / "davis"
     sequences = ev.expand_inputs([davis])
