@@ -31,23 +31,38 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
 
     from flowchroma_core.device import autocast, describe_device, select_device
     from flowchroma_core.model import DEFAULT_CONFIG, FlowChroma
-    from flowchroma_core.weights import load_model
+    from flowchroma_core.weights import default_model_path, load_model
 
     device = select_device(args.device)
-    if args.model:
+    path = args.model or default_model_path()
+    if path is not None:
         model, meta = load_model(
-            args.model, backbone_weights=args.backbone_weights or "pretrained", device=device
+            path, backbone_weights=args.backbone_weights or "pretrained", device=device
         )
-        print(f"model file:   {args.model} (FlowChroma {meta.flowchroma_version}, {meta.created})")
-        if meta.training:
-            print(f"trained on:   {meta.training}")
+        shipped = "" if args.model else "the shipped default, "
+        print(
+            f"model file:   {path} ({shipped}FlowChroma {meta.flowchroma_version}, {meta.created})"
+        )
+        training = meta.training
+        if training:
+            data = training.get("data", {})
+            print(
+                f"trained:      {training.get('steps', training.get('step', '?'))} steps, "
+                f"loss {training.get('loss', '?')}, batch {training.get('batch', '?')}; "
+                f"{data.get('videos', '?')} videos ({data.get('video_frames', '?')} frames), "
+                f"{data.get('photos', '?')} photos"
+            )
+        mean = meta.evaluation.get("mean", {}).get("methods", {})
+        for method, scores in mean.items():
+            figures = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+            print(f"evaluation:   {method}: {figures}")
     else:
         model = (
             FlowChroma(DEFAULT_CONFIG, backbone_weights=args.backbone_weights or "pretrained")
             .to(device)
             .eval()
         )
-        print("model file:   none (the default design, untrained weights)")
+        print("model file:   none installed (the default design, untrained weights)")
     cfg = model.config
     src = model.backbone_source
     print(f"input:        {cfg.clip_length} frames of {cfg.input_height}x{cfg.input_width}")
