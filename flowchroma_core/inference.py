@@ -205,7 +205,7 @@ class Colorizer:
         lightness = colour.gray_to_lightness(gray)[None]
         ab_full = colour.denormalize_ab(placement.restore(ab.float(), mode="bilinear"))
         rgb = colour.lab_to_rgb(torch.cat([lightness, ab_full]), clip=True)
-        cb, cr = chroma_from_rgb(rgb, self.matrix)
+        cb, cr = limit_chroma(gray, *chroma_from_rgb(rgb, self.matrix), self.matrix)
         return ColorFrame(
             index=item.frame.index,
             time=item.frame.time,
@@ -273,6 +273,26 @@ class Colorizer:
                     carried = state
                 outputs.append(ab[0].float())
         return torch.cat(outputs), carried if carried is not None else state
+
+
+def limit_chroma(y: Tensor, cb: Tensor, cr: Tensor, matrix: Matrix) -> tuple[Tensor, Tensor]:
+    """Scale (Cb, Cr) down where the source's luma ``y`` (full range, [0, 1]) plus that
+    chroma would leave the RGB cube, so that no channel needs clipping when decoded.
+
+    The source's luma is kept as it is; without this a black or white area would be decoded
+    with a tint (black with a* > 0 comes out dark red) because one channel clips and the
+    others do not. Hue is kept; only saturation is reduced, and only where it must be.
+    """
+    kr, kb = LUMA_COEFFICIENTS[matrix]
+    kg = 1 - kr - kb
+    dr = 2 * (1 - kr) * cr  # R - Y
+    db = 2 * (1 - kb) * cb  # B - Y
+    dg = -(kr * dr + kb * db) / kg  # G - Y
+    scale = torch.ones_like(y)
+    for d in (dr, dg, db):
+        room = torch.where(d > 0, 1 - y, y).clamp(min=0)
+        scale = torch.minimum(scale, room / d.abs().clamp(min=1e-12))
+    return cb * scale, cr * scale
 
 
 def chroma_from_rgb(rgb: Tensor, matrix: Matrix) -> tuple[Tensor, Tensor]:

@@ -102,3 +102,27 @@ def test_cancel_stops_between_clips(model, film) -> None:
             if produced == 3:
                 token.cancel()
     assert produced == 8  # the clip in hand is finished, the next one is not started
+
+
+def test_chroma_is_limited_to_what_the_source_luma_can_carry() -> None:
+    """Black and white stay neutral; mid-tones keep their chroma; nothing needs clipping."""
+    from flowchroma_core.inference import limit_chroma
+    from flowchroma_core.ycbcr import LUMA_COEFFICIENTS
+
+    torch.manual_seed(0)
+    y = torch.cat([torch.zeros(50), torch.ones(50), torch.rand(900)])
+    cb, cr = (torch.rand(2, 1000) - 0.5) * 0.6
+    for matrix in ("bt601", "bt709"):
+        lcb, lcr = limit_chroma(y, cb, cr, matrix)
+        assert lcb[:100].abs().max() < 1e-6 and lcr[:100].abs().max() < 1e-6
+        kr, kb = LUMA_COEFFICIENTS[matrix]
+        r = y + 2 * (1 - kr) * lcr
+        b = y + 2 * (1 - kb) * lcb
+        g = (y - kr * r - kb * b) / (1 - kr - kb)
+        rgb = torch.stack([r, g, b])
+        assert rgb.min() > -1e-5 and rgb.max() < 1 + 1e-5
+        # hue kept: the chroma is only scaled, and not at all where it fitted
+        ratio = torch.where(cb.abs() > 1e-3, lcb / cb, torch.ones_like(cb))
+        assert torch.allclose(ratio, torch.where(cr.abs() > 1e-3, lcr / cr, ratio), atol=1e-4)
+        fits = (ratio > 0.9999)
+        assert fits.sum() > 100
