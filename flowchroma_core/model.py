@@ -101,6 +101,16 @@ def masked_mean(x: Tensor, mask: Tensor | None) -> Tensor:
 # --------------------------------------------------------------------------- model
 
 
+def standardize(logits: Tensor) -> Tensor:
+    """Each frame's classifier logits to zero mean and unit spread across the classes.
+
+    Raw logits are an order of magnitude larger than the encoder's features and would
+    swamp the fusion layer; standardising keeps what the classifier ranks high, at the
+    scale of the rest, with no parameter to learn.
+    """
+    return (logits - logits.mean(-1, keepdim=True)) / (logits.std(-1, keepdim=True) + 1e-6)
+
+
 class FlowChroma(nn.Module):
     """Predicts a*b* for a clip of luminance frames; see the module docstring."""
 
@@ -127,6 +137,23 @@ class FlowChroma(nn.Module):
         self.backbone, self.backbone_source = backbones.create_backbone(
             config.backbone, weights=backbone_weights, allow_download=allow_download
         )
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """He initialisation for the ReLU convolutions, a small one for the tanh head.
+
+        PyTorch's default (uniform, variance 1/(3 fan_in)) shrinks the signal by about half
+        per ReLU layer: through the 8-layer encoder and the decoder the picture all but
+        vanished, and training collapsed to a constant a*b* (a dead last decoder layer).
+        """
+        for name, module in self.named_modules():
+            if name.startswith("backbone") or not isinstance(module, nn.Conv2d):
+                continue
+            if module is self.decoder.head:
+                nn.init.xavier_uniform_(module.weight, gain=0.1)
+            else:
+                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
 
     def train(self, mode: bool = True) -> FlowChroma:
         super().train(mode)
@@ -192,7 +219,7 @@ class FlowChroma(nn.Module):
             seq = torch.cat([head, tail], dim=1)
         temporal = F.relu(self.temporal_dense(seq))  # (B, T, temporal)
 
-        tiles = torch.cat([features.to(enc.dtype), temporal], dim=-1).flatten(0, 1)
+        tiles = torch.cat([standardize(features.to(enc.dtype)), temporal], dim=-1).flatten(0, 1)
         tiles = tiles[:, :, None, None].expand(-1, -1, gh, gw)
         fused = F.relu(self.fusion(torch.cat([enc, tiles], dim=1)))
         ab = self.decoder(fused)
