@@ -57,7 +57,7 @@ def main() -> None:
         ("naive clips (state reset)", False, 0),
     ):
         seam, other, n = measure(args, carry=carry, overlap=overlap)
-        print(f"{name:28s} boundary {seam:.4f} vs other neighbours {other:.4f} ({n} boundaries)")
+        print(f"{name:28s} boundary {seam:.5g} vs other neighbours {other:.5g} ({n} boundaries)")
 
 
 if __name__ == "__main__":
