@@ -1,4 +1,5 @@
-"""Writing files so that a crash or a cancel never leaves a half-written result."""
+"""Writing files so that a crash or a cancel never leaves a half-written result; the
+user's configuration folder. No heavy imports: the GUI thread uses this module."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+
+def config_dir() -> Path:
+    """The user's FlowChroma configuration folder (``FLOWCHROMA_CONFIG_DIR`` overrides)."""
+    override = os.environ.get("FLOWCHROMA_CONFIG_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("flowchroma", appauthor=False))
 
 
 @contextlib.contextmanager

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import tomli_w
 
 from flowchroma_core.device import DEVICE_NAMES, PRECISIONS
 from flowchroma_core.errors import FlowChromaError
-from flowchroma_core.fileio import atomic_path
+from flowchroma_core.fileio import atomic_path, config_dir
 from flowchroma_core.framing import PAD_MODES
 
 logger = logging.getLogger(__name__)
@@ -78,13 +76,7 @@ class Settings:
 
 def settings_path() -> Path:
     """``settings.toml`` in the user's config folder (``FLOWCHROMA_CONFIG_DIR`` overrides)."""
-    override = os.environ.get("FLOWCHROMA_CONFIG_DIR")
-    base = (
-        Path(override)
-        if override
-        else Path(platformdirs.user_config_dir("flowchroma", appauthor=False))
-    )
-    return base / "settings.toml"
+    return config_dir() / "settings.toml"
 
 
 def load_settings(path: Path | None = None) -> Settings:

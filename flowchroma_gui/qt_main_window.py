@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from flowchroma_core import __version__
+from flowchroma_core.fileio import config_dir
 from flowchroma_gui.jobs import (
     CoreReady,
     ExportDone,
@@ -100,12 +101,7 @@ VIDEO_FILTER = (
 
 def gui_state_path() -> Path:
     """The GUI's own state (recent files, geometry) beside the core's settings file."""
-    override = os.environ.get("FLOWCHROMA_CONFIG_DIR")
-    if override:
-        return Path(override) / "gui.ini"
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("flowchroma", appauthor=False)) / "gui.ini"
+    return config_dir() / "gui.ini"
 
 
 class MainWindow(QMainWindow):
@@ -269,10 +265,16 @@ class MainWindow(QMainWindow):
             "Clear in/out", self.clear_marks, "Alt+X", "Export the whole film again"
         )
         self.go_in_action = self._action(
-            "Go to in", self.go_to_in, "Shift+I", "Jump to the in point"
+            "Go to in",
+            lambda: self.go_to_mark(self.playhead.in_point),
+            "Shift+I",
+            "Jump to the in point",
         )
         self.go_out_action = self._action(
-            "Go to out", self.go_to_out, "Shift+O", "Jump to the out point"
+            "Go to out",
+            lambda: self.go_to_mark(self.playhead.out_point),
+            "Shift+O",
+            "Jump to the out point",
         )
         self.prev_cut_action = self._action(
             "Previous shot", lambda: self.jump_cut(-1), "Up", "Jump to the previous shot cut"
@@ -648,13 +650,10 @@ class MainWindow(QMainWindow):
         self.playhead.clear_marks()
         self._marks_changed()
 
-    def go_to_in(self) -> None:
-        if self.playhead.in_point is not None:
-            self.step(self.playhead.in_point - self.position)
-
-    def go_to_out(self) -> None:
-        if self.playhead.out_point is not None:
-            self.step(self.playhead.out_point - self.position)
+    def go_to_mark(self, mark: int | None) -> None:
+        """Shift+I / Shift+O: jump to the in or out point, if it is set."""
+        if mark is not None:
+            self.step(mark - self.position)
 
     def jump_cut(self, direction: int) -> None:
         """Up/Down, as in editing software: the previous or next shot start."""
