@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.transforms.v2 import functional as TF
 
-from flowchroma_core.backbones import (
+from flowchroma_core.model.backbones import (
     BACKBONES,
     BackboneSpec,
     create_backbone,

@@ -76,8 +76,8 @@ def main() -> int:
     subprocess.run(
         [
             sys.executable, "-c",
-            "import sys, torch; from flowchroma_core.model import TINY_CONFIG, FlowChroma; "
-            "from flowchroma_core.weights import save_model; torch.manual_seed(0); "
+            "import sys, torch; from flowchroma_core.model.network import TINY_CONFIG, FlowChroma; "
+            "from flowchroma_core.model.files import save_model; torch.manual_seed(0); "
             "save_model(FlowChroma(TINY_CONFIG), sys.argv[1])", str(model),
         ],
         check=True, env=env,

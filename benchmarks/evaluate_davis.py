@@ -19,7 +19,7 @@ import logging
 import time
 from pathlib import Path
 
-from flowchroma_core.evaluate import METHODS, evaluate
+from flowchroma_core.evaluation.report import METHODS, evaluate
 from flowchroma_core.settings import Settings
 
 DAVIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis"

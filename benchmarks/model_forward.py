@@ -14,8 +14,8 @@ import time
 
 import torch
 
-from flowchroma_core.device import describe_device, select_device
-from flowchroma_core.model import DEFAULT_CONFIG, FlowChroma
+from flowchroma_core.model.device import describe_device, select_device
+from flowchroma_core.model.network import DEFAULT_CONFIG, FlowChroma
 
 
 def _timed(fn, device: torch.device, repeats: int) -> tuple[float, object]:

@@ -26,7 +26,7 @@ DEFAULT_INPUT = REPO.parent / "shared" / "data" / "bw" / "chaplin.mp4"
 def run_once(args: argparse.Namespace) -> dict:
     import torch
 
-    from flowchroma_core.export import colorize_file, load_colorizer
+    from flowchroma_core.pipeline.export import colorize_file, load_colorizer
     from flowchroma_core.settings import Settings
 
     settings = Settings(device=args.device, precision=args.precision)

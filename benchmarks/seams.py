@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from flowchroma_core.export import load_colorizer
+from flowchroma_core.pipeline.export import load_colorizer
 from flowchroma_core.settings import Settings
-from flowchroma_core.video_reader import open_video
+from flowchroma_core.video.reader import open_video
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_INPUT = (

@@ -20,7 +20,7 @@ from flowchroma_core import __version__
 from flowchroma_core.errors import Cancelled, FlowChromaError
 
 if TYPE_CHECKING:
-    from flowchroma_core.video_reader import VideoInfo
+    from flowchroma_core.video.reader import VideoInfo
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +29,9 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
     """Describe a model file (or the default design), and time one clip on this machine."""
     import torch
 
-    from flowchroma_core.device import autocast, describe_device, select_device
-    from flowchroma_core.model import DEFAULT_CONFIG, FlowChroma
-    from flowchroma_core.weights import default_model_path, load_model
+    from flowchroma_core.model.device import autocast, describe_device, select_device
+    from flowchroma_core.model.files import default_model_path, load_model
+    from flowchroma_core.model.network import DEFAULT_CONFIG, FlowChroma
 
     device = select_device(args.device)
     path = args.model or default_model_path()
@@ -85,7 +85,7 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     """Print what a film is: size, exact rate, frames, colour, audio, timecode."""
-    from flowchroma_core.video_reader import open_video
+    from flowchroma_core.video.reader import open_video
 
     with open_video(args.input, frame_rate=args.rate) as reader:
         print(reader.info.summary())
@@ -94,7 +94,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _position(option: str, text: str, info: VideoInfo) -> int:
     """A ``--start`` / ``--end`` value as a frame index; an error names the option."""
-    from flowchroma_core.timecode import parse_position
+    from flowchroma_core.video.timecode import parse_position
 
     try:
         return parse_position(text, info.frame_rate, start_timecode=info.start_timecode)
@@ -108,9 +108,14 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
     """Colorize a film into a new file with a progress bar."""
     from tqdm import tqdm
 
-    from flowchroma_core.export import Progress, check_export, colorize_file, load_colorizer
+    from flowchroma_core.pipeline.export import (
+        Progress,
+        check_export,
+        colorize_file,
+        load_colorizer,
+    )
     from flowchroma_core.settings import load_settings
-    from flowchroma_core.video_reader import open_video
+    from flowchroma_core.video.reader import open_video
 
     overrides = {
         name: value
@@ -185,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from flowchroma_core.video_writer import CODEC_NAMES
+    from flowchroma_core.video.writer import CODEC_NAMES
 
     p = sub.add_parser("info", help="describe a film")
     p.add_argument("input", type=Path, help="a video file, an image folder or a pattern")
@@ -213,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path, help="training configuration (see configs/)")
     p.set_defaults(func=_cmd_train)
 
-    from flowchroma_core.evaluate import add_eval_parser
+    from flowchroma_core.evaluation.report import add_eval_parser
 
     add_eval_parser(sub)
 

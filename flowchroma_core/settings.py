@@ -15,10 +15,10 @@ from typing import Any
 
 import tomli_w
 
-from flowchroma_core.device import DEVICE_NAMES, PRECISIONS
 from flowchroma_core.errors import FlowChromaError
 from flowchroma_core.fileio import atomic_path, config_dir
-from flowchroma_core.framing import PAD_MODES
+from flowchroma_core.model.device import DEVICE_NAMES, PRECISIONS
+from flowchroma_core.pipeline.framing import PAD_MODES
 
 logger = logging.getLogger(__name__)
 

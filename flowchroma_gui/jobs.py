@@ -24,7 +24,7 @@ from flowchroma_gui.preview import ShotMap, gray_display
 
 if TYPE_CHECKING:
     from flowchroma_core.settings import Settings
-    from flowchroma_core.video_reader import VideoInfo, VideoReader
+    from flowchroma_core.video.reader import VideoInfo, VideoReader
     from flowchroma_gui.model_host import ModelHost
     from flowchroma_gui.qthreading import JobContext
 
@@ -65,13 +65,18 @@ class CoreReady:
 def warm_up(ctx: JobContext) -> CoreReady:
     """Import torch, PyAV and the core on this worker thread; load the saved settings."""
     started = time.perf_counter()
-    import flowchroma_core.export
-    import flowchroma_core.scenes  # noqa: F401
-    from flowchroma_core.device import DEVICE_NAMES, PRECISIONS, describe_device, select_device
+    import flowchroma_core.pipeline.export
+    import flowchroma_core.pipeline.shots  # noqa: F401
     from flowchroma_core.errors import FlowChromaError
-    from flowchroma_core.framing import PAD_MODES
+    from flowchroma_core.model.device import (
+        DEVICE_NAMES,
+        PRECISIONS,
+        describe_device,
+        select_device,
+    )
+    from flowchroma_core.pipeline.framing import PAD_MODES
     from flowchroma_core.settings import Settings, SettingsError, load_settings, settings_path
-    from flowchroma_core.video_writer import CODECS
+    from flowchroma_core.video.writer import CODECS
 
     problem = ""
     try:
@@ -113,7 +118,7 @@ class FilmOpened:
 
 def open_film(ctx: JobContext, path: str) -> FilmOpened:
     """Open a film to read its metadata (the reader is closed again here)."""
-    from flowchroma_core.video_reader import open_video
+    from flowchroma_core.video.reader import open_video
 
     with open_video(path) as reader:
         info = reader.info
@@ -148,8 +153,8 @@ def _small(gray: np.ndarray) -> np.ndarray:
 
 def scan_film(ctx: JobContext, path: str, shots: ShotMap) -> Iterator[ScanProgress]:
     """Decode the film once: detect cuts as an export would, and make thumbnails."""
-    from flowchroma_core.scenes import CutDetector, thumbnail
-    from flowchroma_core.video_reader import open_video
+    from flowchroma_core.pipeline.shots import CutDetector, thumbnail
+    from flowchroma_core.video.reader import open_video
 
     detector = CutDetector(threshold=shots.threshold) if shots.threshold > 0 else None
     try:
@@ -217,7 +222,7 @@ class SourceDecoder:
         self._keep = keep
 
     def handle(self, request: SourceRequest, ctx: JobContext) -> Iterator[SourceImage]:
-        from flowchroma_core.video_reader import open_video
+        from flowchroma_core.video.reader import open_video
 
         if request.path != self._path:
             self.close()
@@ -277,9 +282,9 @@ class ExportDone:
 
 def export_film(ctx: JobContext, request: ExportRequest, host: ModelHost) -> ExportDone:
     """Colorize the range into the destination with ``colorize_file``; progress via ctx."""
-    from flowchroma_core.export import check_export, colorize_file
-    from flowchroma_core.inference import CancelToken
-    from flowchroma_core.video_reader import luma_matrix, open_video
+    from flowchroma_core.pipeline.colorizer import CancelToken
+    from flowchroma_core.pipeline.export import check_export, colorize_file
+    from flowchroma_core.video.reader import luma_matrix, open_video
 
     total = request.stop - request.start
     ctx.report(ExportProgress(0, total, 0.0, None, "checking"))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from flowchroma_core.inference import Colorizer
+    from flowchroma_core.pipeline.colorizer import Colorizer
     from flowchroma_core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def describe_model(settings: Settings) -> str:
     """A short name for the model the settings select (no torch needed)."""
     if settings.model:
         return Path(settings.model).name
-    from flowchroma_core.weights import default_model_path  # worker thread only
+    from flowchroma_core.model.files import default_model_path  # worker thread only
 
     path = default_model_path()
     return f"shipped ({path.name})" if path else "untrained default (no model installed)"
@@ -62,9 +62,9 @@ class ModelHost:
         ``detect_cuts=False`` leaves cut detection to the caller (the preview takes the
         cuts of the whole film from the background scan instead).
         """
-        from flowchroma_core.device import describe_device
-        from flowchroma_core.export import load_colorizer
-        from flowchroma_core.inference import Colorizer
+        from flowchroma_core.model.device import describe_device
+        from flowchroma_core.pipeline.colorizer import Colorizer
+        from flowchroma_core.pipeline.export import load_colorizer
 
         settings.validated()
         key = (settings.model, settings.device)

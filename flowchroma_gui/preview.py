@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from flowchroma_core.colour.ycbcr import luma_to_float, ycbcr_to_rgb
 from flowchroma_core.errors import Cancelled, FlowChromaError
-from flowchroma_core.ycbcr import luma_to_float, ycbcr_to_rgb
 from flowchroma_gui.model_host import HostStatus, ModelHost
 
 if TYPE_CHECKING:
-    from flowchroma_core.inference import ColorFrame
+    from flowchroma_core.pipeline.colorizer import ColorFrame
     from flowchroma_core.settings import Settings
-    from flowchroma_core.video_reader import Frame, VideoReader
+    from flowchroma_core.video.reader import Frame, VideoReader
     from flowchroma_gui.qthreading import JobContext
 
 logger = logging.getLogger(__name__)
@@ -367,7 +367,7 @@ class PreviewEngine:
         yield PreviewActivity("idle")
 
     def _open(self, path: str) -> VideoReader:
-        from flowchroma_core.video_reader import open_video
+        from flowchroma_core.video.reader import open_video
 
         if self._reader is None or str(self._reader.info.path) != path:
             self.close()
@@ -381,7 +381,7 @@ class PreviewEngine:
         key: PreviewKey,
         signature: tuple[Any, ...],
     ) -> _Stream:
-        from flowchroma_core.video_reader import luma_matrix
+        from flowchroma_core.video.reader import luma_matrix
 
         info = reader.info
         matrix = luma_matrix(info)

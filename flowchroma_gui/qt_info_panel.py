@@ -9,7 +9,7 @@ from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QPlainTextEdit, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
-    from flowchroma_core.video_reader import VideoInfo
+    from flowchroma_core.video.reader import VideoInfo
 
 logger = logging.getLogger(__name__)
 

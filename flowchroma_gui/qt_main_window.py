@@ -88,7 +88,7 @@ from flowchroma_gui.qthreading import GeneratorWorker, WorkerManager
 
 if TYPE_CHECKING:
     from flowchroma_core.settings import Settings
-    from flowchroma_core.video_reader import VideoInfo
+    from flowchroma_core.video.reader import VideoInfo
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from flowchroma_core.timecode import frames_to_timecode, parse_position, timecode_to_frames
+from flowchroma_core.video.timecode import frames_to_timecode, parse_position, timecode_to_frames
 from flowchroma_gui.qt_thumbnail_strip import ThumbnailStrip
 from flowchroma_gui.qt_timeline_slider import TimelineSlider
 

@@ -36,8 +36,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny FlowChroma model file, so that colorizing takes a moment on a CPU."""
     import torch
 
-    from flowchroma_core.model import TINY_CONFIG, FlowChroma
-    from flowchroma_core.weights import save_model
+    from flowchroma_core.model.files import save_model
+    from flowchroma_core.model.network import TINY_CONFIG, FlowChroma
 
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
     with pytest.MonkeyPatch.context() as mp:

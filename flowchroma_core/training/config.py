@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from flowchroma_core.errors import FlowChromaError
-from flowchroma_core.model import FlowChromaConfig
+from flowchroma_core.model.network import FlowChromaConfig
 
 LossName = Literal["mse", "huber_temporal"]
 LOSSES: tuple[str, ...] = get_args(LossName)

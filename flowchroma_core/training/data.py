@@ -28,12 +28,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from flowchroma_core import colour
+from flowchroma_core.colour import lab
 from flowchroma_core.errors import FlowChromaError
 from flowchroma_core.fileio import atomic_path
-from flowchroma_core.model import FlowChroma
+from flowchroma_core.model.network import FlowChroma
 from flowchroma_core.training.config import DataConfig
-from flowchroma_core.video_reader import IMAGE_EXTENSIONS, read_rgb
+from flowchroma_core.video.reader import IMAGE_EXTENSIONS, read_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def luma_lightness(rgb: Tensor) -> Tensor:
     """
     r, g, b = rgb.unbind(-3)
     y = 0.299 * r + 0.587 * g + 0.114 * b
-    return colour.gray_to_lightness(y).unsqueeze(-3)
+    return lab.gray_to_lightness(y).unsqueeze(-3)
 
 
 class DataCache:
@@ -142,7 +142,7 @@ def _features(model: FlowChroma, frames: np.ndarray, device: torch.device) -> np
         rgb = F.interpolate(
             rgb, size=(cfg.input_height, cfg.input_width), mode="bilinear", antialias=True
         )
-        l = colour.normalize_l(luma_lightness(rgb))
+        l = lab.normalize_l(luma_lightness(rgb))
         out.append(model.backbone_features(l[None])[0].cpu().numpy().astype(np.float16))
     return np.concatenate(out)
 

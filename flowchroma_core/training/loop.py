@@ -23,13 +23,13 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm import tqdm
 
-from flowchroma_core import colour
-from flowchroma_core.device import autocast, select_device
+from flowchroma_core.colour import lab
 from flowchroma_core.fileio import atomic_path
-from flowchroma_core.model import FlowChroma
+from flowchroma_core.model.device import autocast, select_device
+from flowchroma_core.model.files import load_model, save_model
+from flowchroma_core.model.network import FlowChroma
 from flowchroma_core.training.config import TrainConfig
 from flowchroma_core.training.data import ClipSampler, DataCache, build_cache, luma_lightness
-from flowchroma_core.weights import load_model, save_model
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def to_model_io(rgb: Tensor) -> tuple[Tensor, Tensor]:
     """RGB clips (B, T, 3, H, W) -> model input L and target a*b*, both (B, T, C, H, W)."""
-    l = colour.normalize_l(luma_lightness(rgb))
-    ab = colour.normalize_ab(colour.rgb_to_lab(rgb)[..., 1:, :, :])
+    l = lab.normalize_l(luma_lightness(rgb))
+    ab = lab.normalize_ab(lab.rgb_to_lab(rgb)[..., 1:, :, :])
     return l, ab
 
 

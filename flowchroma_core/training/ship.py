@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from flowchroma_core.weights import load_model, read_metadata, save_model
+from flowchroma_core.model.files import load_model, read_metadata, save_model
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from flowchroma_core import backbones
-from flowchroma_core.backbones import (
+from flowchroma_core.errors import BackboneWeightsError
+from flowchroma_core.model import backbones
+from flowchroma_core.model.backbones import (
     BACKBONES,
     WeightsSource,
     create_backbone,
@@ -21,7 +22,6 @@ from flowchroma_core.backbones import (
     preprocess_luminance,
     resolve_backbone_weights,
 )
-from flowchroma_core.errors import BackboneWeightsError
 
 PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "photos"
 LITE0 = "tf_efficientnet_lite0"

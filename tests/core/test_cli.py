@@ -22,10 +22,10 @@ import pytest
 import torch
 from media import decode_luma, make_audio, make_video
 
-from flowchroma_core import export
 from flowchroma_core.cli import main
-from flowchroma_core.video_reader import open_video
-from flowchroma_core.video_writer import VideoWriter
+from flowchroma_core.pipeline import export
+from flowchroma_core.video.reader import open_video
+from flowchroma_core.video.writer import VideoWriter
 
 W, H, N = 64, 48, 12  # the usual test film: 64x48, 12 frames at 30000/1001
 RATE = Fraction(30000, 1001)

@@ -10,8 +10,8 @@ import pytest
 import skimage.color
 import torch
 
-from flowchroma_core import colour
-from flowchroma_core.colour import (
+from flowchroma_core.colour import lab
+from flowchroma_core.colour.lab import (
     denormalize_ab,
     denormalize_l,
     from_uint8,
@@ -41,7 +41,7 @@ LEGACY_XYZ_FROM_RGB = np.array(
         [0.019334, 0.119193, 0.950227],
     ]
 )
-OURS_XYZ_FROM_RGB = colour._XYZ_FROM_RGB64.numpy()
+OURS_XYZ_FROM_RGB = lab._XYZ_FROM_RGB64.numpy()
 # Maps XYZ computed with the legacy matrix to XYZ computed with ours (same linear RGB).
 LEGACY_TO_OURS = OURS_XYZ_FROM_RGB @ np.linalg.inv(LEGACY_XYZ_FROM_RGB)
 # The same swap on linear RGB, for kornia (whose Lab step takes RGB only).
@@ -242,7 +242,7 @@ def test_to_uint16_rounds() -> None:
 
 
 def test_gray_to_lightness_matches_rgb_to_lab_on_greys() -> None:
-    from flowchroma_core.colour import gray_to_lightness
+    from flowchroma_core.colour.lab import gray_to_lightness
 
     g = torch.linspace(0, 1, 1001)
     rgb = g.view(1, -1, 1).expand(3, -1, 1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from flowchroma_core.device import autocast, check_precision, select_device
 from flowchroma_core.errors import DeviceError
+from flowchroma_core.model.device import autocast, check_precision, select_device
 
 
 def test_auto_picks_cuda_only_when_present() -> None:

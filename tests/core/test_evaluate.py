@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from flowchroma_core import evaluate as ev
-from flowchroma_core.inference import Colorizer
-from flowchroma_core.model import TINY_CONFIG, FlowChroma
-from flowchroma_core.video_reader import open_video, read_rgb
+from flowchroma_core.evaluation import report as ev
+from flowchroma_core.model.network import TINY_CONFIG, FlowChroma
+from flowchroma_core.pipeline.colorizer import Colorizer
+from flowchroma_core.video.reader import open_video, read_rgb
 
 FRAMES = 12
 SHEET_FRAMES = 2
@@ -158,7 +158,7 @@ def test_black_and_white_contact_sheet(colorizer: Colorizer, shared_data: Path, 
 
 
 def test_eval_command(colorizer: Colorizer, sequence: Path, tmp_path, monkeypatch, capsys) -> None:
-    from flowchroma_core import export
+    from flowchroma_core.pipeline import export
 
     monkeypatch.setattr(export, "load_colorizer", lambda settings: colorizer)
     parser = argparse.ArgumentParser(prog="flowchroma")
@@ -177,7 +177,7 @@ def test_eval_command_black_and_white(
     colorizer: Colorizer, shared_data: Path, tmp_path, monkeypatch, capsys
 ) -> None:
     """``--black-and-white`` writes the [grey | ours] sheet of films with no original."""
-    from flowchroma_core import export
+    from flowchroma_core.pipeline import export
 
     monkeypatch.setattr(export, "load_colorizer", lambda settings: colorizer)
     parser = argparse.ArgumentParser(prog="flowchroma")

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from flowchroma_core import ycbcr
+from flowchroma_core.colour import ycbcr
 from flowchroma_core.errors import Cancelled
-from flowchroma_core.export import colorize_file
-from flowchroma_core.inference import CancelToken, Colorizer
-from flowchroma_core.model import TINY_CONFIG, FlowChroma
+from flowchroma_core.model.network import TINY_CONFIG, FlowChroma
+from flowchroma_core.pipeline.colorizer import CancelToken, Colorizer
+from flowchroma_core.pipeline.export import colorize_file
 from flowchroma_core.settings import Settings
-from flowchroma_core.video_reader import open_video
+from flowchroma_core.video.reader import open_video
 
 N = 20  # frames per export: enough for two clips of the tiny model
 

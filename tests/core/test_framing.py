@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from flowchroma_core.framing import PAD_MODES, Placement, letterbox, plan_placement
+from flowchroma_core.pipeline.framing import PAD_MODES, Placement, letterbox, plan_placement
 
 DST_H, DST_W = 240, 320
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from flowchroma_core.errors import Cancelled
-from flowchroma_core.inference import CancelToken, Colorizer
-from flowchroma_core.model import TINY_CONFIG, FlowChroma
-from flowchroma_core.video_reader import Frame, open_video
+from flowchroma_core.model.network import TINY_CONFIG, FlowChroma
+from flowchroma_core.pipeline.colorizer import CancelToken, Colorizer
+from flowchroma_core.video.reader import Frame, open_video
 
 CPU = torch.device("cpu")
 
@@ -106,8 +106,8 @@ def test_cancel_stops_between_clips(model, film) -> None:
 
 def test_chroma_is_limited_to_what_the_source_luma_can_carry() -> None:
     """Black and white stay neutral; mid-tones keep their chroma; nothing needs clipping."""
-    from flowchroma_core.inference import limit_chroma
-    from flowchroma_core.ycbcr import LUMA_COEFFICIENTS
+    from flowchroma_core.colour.ycbcr import LUMA_COEFFICIENTS
+    from flowchroma_core.pipeline.colorizer import limit_chroma
 
     torch.manual_seed(0)
     y = torch.cat([torch.zeros(50), torch.ones(50), torch.rand(900)])

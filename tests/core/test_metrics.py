@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from flowchroma_core import metrics
+from flowchroma_core.evaluation import metrics
 
 H, W = 96, 128
 

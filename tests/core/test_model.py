@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from flowchroma_core import colour
-from flowchroma_core.model import (
+from flowchroma_core.colour import lab
+from flowchroma_core.model.network import (
     DEFAULT_CONFIG,
     TINY_CONFIG,
     FlowChroma,
@@ -128,17 +128,17 @@ def _real_clip_lab(path: Path, frames: int, height: int, width: int) -> torch.Te
             out.append(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA))
             if len(out) == frames:
                 break
-    rgb_t = colour.from_uint8(torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2))
-    return colour.rgb_to_lab(rgb_t)
+    rgb_t = lab.from_uint8(torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2))
+    return lab.rgb_to_lab(rgb_t)
 
 
 def test_tiny_model_overfits_a_real_clip_and_every_part_learns(shared_data: Path) -> None:
     torch.manual_seed(0)
     cfg = TINY_CONFIG
     clip = sorted((shared_data / "clips").glob("*.mp4"))[0]
-    lab = _real_clip_lab(clip, cfg.clip_length, cfg.input_height, cfg.input_width)
-    l = colour.normalize_l(lab[:, :1]).unsqueeze(0)
-    target = colour.normalize_ab(lab[:, 1:]).unsqueeze(0)
+    frames = _real_clip_lab(clip, cfg.clip_length, cfg.input_height, cfg.input_width)
+    l = lab.normalize_l(frames[:, :1]).unsqueeze(0)
+    target = lab.normalize_ab(frames[:, 1:]).unsqueeze(0)
 
     model = FlowChroma(cfg, backbone_weights="pretrained").train()
     feats = model.backbone_features(l)  # cached once, as training does

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from flowchroma_core.scenes import CutDetector, detect_cuts, thumbnail
+from flowchroma_core.pipeline.shots import CutDetector, detect_cuts, thumbnail
 
 
 def _grays(path: Path, n: int) -> list[np.ndarray]:

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from flowchroma_core.timecode import (
+from flowchroma_core.video.timecode import (
     frames_to_timecode,
     offset_timecode,
     parse_position,

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from flowchroma_core.model.files import load_model, trainable_state_dict
 from flowchroma_core.training import load_train_config, train
 from flowchroma_core.training.config import TrainConfigError
 from flowchroma_core.training.data import ClipSampler, DataCache
-from flowchroma_core.weights import load_model, trainable_state_dict
 
 TINY_TOML = """
 [data]

@@ -27,7 +27,7 @@ from media import (
 )
 
 from flowchroma_core.errors import FlowChromaError, VideoReadError
-from flowchroma_core.video_reader import (
+from flowchroma_core.video.reader import (
     Frame,
     VideoInfo,
     VideoReader,
@@ -549,7 +549,7 @@ def test_gap_in_scan_numbering_is_logged(tmp_path: Path, caplog: pytest.LogCaptu
     folder = tmp_path / "reel2"
     make_image_sequence(folder, frames=6, width=16, height=8, ext=".png", pix_fmt="rgb24")
     (folder / "frame_000004.png").unlink()
-    with caplog.at_level("WARNING", logger="flowchroma_core.video_reader"):
+    with caplog.at_level("WARNING", logger="flowchroma_core.video.reader"):
         reader = open_video(folder)
     assert len(reader) == 5
     assert "jumps from 3 to 5" in caplog.text

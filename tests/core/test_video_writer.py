@@ -13,21 +13,21 @@ import av
 import numpy as np
 import pytest
 
-from flowchroma_core import video_writer
-from flowchroma_core.errors import VideoWriteError
-from flowchroma_core.video_writer import (
-    CODEC_NAMES,
-    CODECS,
-    VideoWriter,
-    codec_for_path,
-    get_preset,
-)
-from flowchroma_core.ycbcr import (
+from flowchroma_core.colour.ycbcr import (
     chroma_to_codes,
     codes_to_chroma,
     float_to_luma_codes,
     rescale_luma_codes,
     rgb_to_ycbcr,
+)
+from flowchroma_core.errors import VideoWriteError
+from flowchroma_core.video import writer as video_writer
+from flowchroma_core.video.writer import (
+    CODEC_NAMES,
+    CODECS,
+    VideoWriter,
+    codec_for_path,
+    get_preset,
 )
 
 RATE = Fraction(30000, 1001)
@@ -385,7 +385,7 @@ def test_unknown_colour_gets_hd_defaults(source: Source, out_dir: Path, caplog) 
     source = dataclasses.replace(
         source, width=1280, height=720, color_primaries="unknown", color_trc="unknown"
     )
-    caplog.set_level("INFO", logger="flowchroma_core.video_writer")
+    caplog.set_level("INFO", logger="flowchroma_core.video.writer")
     (luma, cb, cr), *_ = _frames(1280, 720, n=1)
     with VideoWriter(out_dir / "hd.mkv", source=source, matrix="bt709") as writer:
         writer.write(luma, cb, cr, time=Fraction(0))

@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from flowchroma_core.errors import ModelFileError
-from flowchroma_core.model import TINY_CONFIG, FlowChroma
-from flowchroma_core.weights import load_model, read_metadata, save_model, trainable_state_dict
+from flowchroma_core.model.files import load_model, read_metadata, save_model, trainable_state_dict
+from flowchroma_core.model.network import TINY_CONFIG, FlowChroma
 
 
 @pytest.fixture()
@@ -97,7 +97,7 @@ def test_a_failed_save_leaves_nothing_behind(tmp_path: Path, saved, monkeypatch)
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("flowchroma_core.weights.save_file", boom)
+    monkeypatch.setattr("flowchroma_core.model.files.save_file", boom)
     with pytest.raises(OSError, match="disk full"):
         save_model(model, dest)
     assert list(tmp_path.iterdir()) == [tmp_path / "tiny.safetensors"]
@@ -105,7 +105,7 @@ def test_a_failed_save_leaves_nothing_behind(tmp_path: Path, saved, monkeypatch)
 
 def test_a_header_length_that_starts_like_a_pickle_is_still_safetensors(tmp_path: Path) -> None:
     """The first byte of a safetensors file is its header length's low byte: 0x80 is legal."""
-    from flowchroma_core.weights import _refuse_non_safetensors
+    from flowchroma_core.model.files import _refuse_non_safetensors
 
     path = tmp_path / "x.safetensors"
     for pad in range(300):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowchroma_core.windows import fade_weights, plan_windows
+from flowchroma_core.pipeline.windows import fade_weights, plan_windows
 
 
 @pytest.mark.parametrize("clip_length, overlap", [(16, 0), (16, 4), (5, 2), (1, 0), (8, 7)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowchroma_core.ycbcr import (
+from flowchroma_core.colour.ycbcr import (
     MATRICES,
     chroma_to_codes,
     codes_to_chroma,

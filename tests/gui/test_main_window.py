@@ -22,7 +22,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from flowchroma_core.settings import Settings, save_settings
-from flowchroma_core.video_reader import open_video
+from flowchroma_core.video.reader import open_video
 from flowchroma_gui.qt_main_window import MainWindow
 from flowchroma_gui.qt_settings_dialog import SettingsDialog
 from flowchroma_gui.qt_viewer import ViewMode, array_from_qimage

@@ -38,10 +38,11 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import cv2
 import numpy as np
 
-from flowchroma_core import metrics
+from flowchroma_core.colour.ycbcr import Matrix, luma_to_float, ycbcr_to_rgb
 from flowchroma_core.errors import FlowChromaError
+from flowchroma_core.evaluation import metrics
 from flowchroma_core.fileio import atomic_path
-from flowchroma_core.video_reader import (
+from flowchroma_core.video.reader import (
     IMAGE_EXTENSIONS,
     Frame,
     VideoInfo,
@@ -49,10 +50,9 @@ from flowchroma_core.video_reader import (
     open_video,
     read_rgb,
 )
-from flowchroma_core.ycbcr import Matrix, luma_to_float, ycbcr_to_rgb
 
 if TYPE_CHECKING:  # torch loads only when a model runs: ``flowchroma --help`` stays quick
-    from flowchroma_core.inference import Colorizer
+    from flowchroma_core.pipeline.colorizer import Colorizer
     from flowchroma_core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -351,7 +351,7 @@ def write_contact_sheet(
 
 def _variant(base: Colorizer, *, matrix: Matrix, **changes: Any) -> Colorizer:
     """A fresh colorizer sharing ``base``'s model and settings (fresh cut list and timers)."""
-    from flowchroma_core.inference import Colorizer
+    from flowchroma_core.pipeline.colorizer import Colorizer
 
     options: dict[str, Any] = {
         "device": base.device,
@@ -564,9 +564,9 @@ def evaluate(
     model_name = "none"
     if MODEL_METHODS.intersection(methods):
         if colorizer_factory is None:
-            from flowchroma_core.export import load_colorizer
+            from flowchroma_core.model.files import default_model_path
+            from flowchroma_core.pipeline.export import load_colorizer
             from flowchroma_core.settings import Settings
-            from flowchroma_core.weights import default_model_path
 
             settings = settings or Settings()
             colorizer = load_colorizer(settings)
@@ -696,7 +696,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.black_and_white:
         if not args.contact_sheet:
             raise EvaluationError("--black-and-white needs --contact-sheet FILE.png")
-        from flowchroma_core.export import load_colorizer
+        from flowchroma_core.pipeline.export import load_colorizer
 
         colorizer = load_colorizer(settings)
         contact_sheet(

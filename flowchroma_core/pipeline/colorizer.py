@@ -22,14 +22,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from flowchroma_core import colour
-from flowchroma_core.device import autocast, check_precision
+from flowchroma_core.colour import lab
+from flowchroma_core.colour.ycbcr import LUMA_COEFFICIENTS, Matrix
 from flowchroma_core.errors import Cancelled
-from flowchroma_core.framing import Placement, letterbox
-from flowchroma_core.model import FlowChroma, LSTMState
-from flowchroma_core.scenes import CutDetector, thumbnail
-from flowchroma_core.windows import Window, fade_weights, next_start, plan_window
-from flowchroma_core.ycbcr import LUMA_COEFFICIENTS, Matrix
+from flowchroma_core.model.device import autocast, check_precision
+from flowchroma_core.model.network import FlowChroma, LSTMState
+from flowchroma_core.pipeline.framing import Placement, letterbox
+from flowchroma_core.pipeline.shots import CutDetector, thumbnail
+from flowchroma_core.pipeline.windows import Window, fade_weights, next_start, plan_window
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class Colorizer:
         """Full-resolution grey (H, W) in [0, 1] -> letterboxed model input (1, h, w)."""
         cfg = self.model.config
         g = torch.from_numpy(np.ascontiguousarray(gray)).to(self.device, torch.float32)
-        l = colour.normalize_l(colour.gray_to_lightness(g))[None]
+        l = lab.normalize_l(lab.gray_to_lightness(g))[None]
         fitted, placement = letterbox(
             l, cfg.input_height, cfg.input_width, pad=self.padding, white=1.0, black=-1.0
         )
@@ -202,9 +202,9 @@ class Colorizer:
         placement = self._placement
         assert placement is not None
         gray = torch.from_numpy(np.ascontiguousarray(item.frame.gray())).to(self.device)
-        lightness = colour.gray_to_lightness(gray)[None]
-        ab_full = colour.denormalize_ab(placement.restore(ab.float(), mode="bilinear"))
-        rgb = colour.lab_to_rgb(torch.cat([lightness, ab_full]), clip=True)
+        lightness = lab.gray_to_lightness(gray)[None]
+        ab_full = lab.denormalize_ab(placement.restore(ab.float(), mode="bilinear"))
+        rgb = lab.lab_to_rgb(torch.cat([lightness, ab_full]), clip=True)
         cb, cr = limit_chroma(gray, *chroma_from_rgb(rgb, self.matrix), self.matrix)
         return ColorFrame(
             index=item.frame.index,

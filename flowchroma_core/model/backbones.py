@@ -14,7 +14,7 @@ running mean, running variance). The checkpoint keeps TensorFlow's conventions (
 padding, batch-norm eps 1e-3, inputs scaled to [-1, 1]), which is exactly what timm's
 ``tf_`` variant implements; ``benchmarks/backbone_accuracy.py`` checks the result.
 
-    python -m flowchroma_core.backbones fetch inception_resnet_v2
+    python -m flowchroma_core.model.backbones fetch inception_resnet_v2
 """
 
 from __future__ import annotations
@@ -371,7 +371,8 @@ def _missing_message(spec: BackboneSpec, cache_file: Path) -> str:
         )
     return (
         f"could not download {spec.hub_id} from the Hugging Face hub (offline?); download it "
-        f"on a connected machine with `python -m flowchroma_core.backbones fetch {spec.name}` "
+        f"on a connected machine with "
+        f"`python -m flowchroma_core.model.backbones fetch {spec.name}` "
         f"or pass --backbone-weights FILE, or copy a .safetensors file to {cache_file}"
     )
 
@@ -502,7 +503,7 @@ def preprocess_luminance(gray: Tensor, spec: BackboneSpec) -> Tensor:
 def main(argv: Sequence[str] | None = None) -> int:
     """``fetch NAME``: resolve (download if needed) a backbone's weights into the cache."""
     parser = argparse.ArgumentParser(
-        prog="python -m flowchroma_core.backbones", description=main.__doc__
+        prog="python -m flowchroma_core.model.backbones", description=main.__doc__
     )
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="resolve a backbone's weights into the cache")

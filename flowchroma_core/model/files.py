@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from flowchroma_core import __version__
 from flowchroma_core.errors import ModelFileError
 from flowchroma_core.fileio import atomic_path
-from flowchroma_core.model import FlowChroma, FlowChromaConfig
+from flowchroma_core.model.network import FlowChroma, FlowChromaConfig
 
 logger = logging.getLogger(__name__)
 

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from flowchroma_core.device import describe_device, select_device
 from flowchroma_core.errors import FlowChromaError, VideoReadError
-from flowchroma_core.inference import CancelToken, Colorizer
-from flowchroma_core.model import DEFAULT_CONFIG, FlowChroma
+from flowchroma_core.model.device import describe_device, select_device
+from flowchroma_core.model.files import default_model_path, load_model
+from flowchroma_core.model.network import DEFAULT_CONFIG, FlowChroma
+from flowchroma_core.pipeline.colorizer import CancelToken, Colorizer
 from flowchroma_core.settings import Settings
-from flowchroma_core.timecode import offset_timecode
-from flowchroma_core.video_reader import VideoInfo, luma_matrix, open_video
-from flowchroma_core.video_writer import VideoWriter, check_destination, codec_for_path
-from flowchroma_core.weights import default_model_path, load_model
+from flowchroma_core.video.reader import VideoInfo, luma_matrix, open_video
+from flowchroma_core.video.timecode import offset_timecode
+from flowchroma_core.video.writer import VideoWriter, check_destination, codec_for_path
 
 logger = logging.getLogger(__name__)
 

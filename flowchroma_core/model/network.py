@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from flowchroma_core import backbones
+from flowchroma_core.model import backbones
 
 logger = logging.getLogger(__name__)
 

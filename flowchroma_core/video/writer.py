@@ -50,9 +50,7 @@ from av.container import InputContainer, OutputContainer
 from av.packet import Packet
 from av.video.stream import VideoStream
 
-from flowchroma_core.errors import Cancelled, VideoReadError, VideoWriteError
-from flowchroma_core.fileio import atomic_path
-from flowchroma_core.ycbcr import (
+from flowchroma_core.colour.ycbcr import (
     COLOR_RANGES,
     MATRICES,
     ColorRange,
@@ -63,6 +61,8 @@ from flowchroma_core.ycbcr import (
     rescale_luma_codes,
     ycbcr_to_rgb,
 )
+from flowchroma_core.errors import Cancelled, VideoReadError, VideoWriteError
+from flowchroma_core.fileio import atomic_path
 
 logger = logging.getLogger(__name__)
 

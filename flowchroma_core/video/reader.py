@@ -42,8 +42,8 @@ import av
 import av.error
 import numpy as np
 
+from flowchroma_core.colour.ycbcr import LUMA_COEFFICIENTS, ColorRange, Matrix
 from flowchroma_core.errors import VideoReadError
-from flowchroma_core.ycbcr import LUMA_COEFFICIENTS, ColorRange, Matrix
 
 logger = logging.getLogger(__name__)
 

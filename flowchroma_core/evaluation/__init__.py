@@ -1,0 +1,1 @@
+"""Measuring colorization against colour originals: metrics and the report/contact sheet."""

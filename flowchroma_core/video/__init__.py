@@ -1,0 +1,1 @@
+"""Video in and out: reading films and scans (reader), writing masters (writer), timecode."""
