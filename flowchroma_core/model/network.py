@@ -181,6 +181,7 @@ class FlowChroma(nn.Module):
         mask: Tensor | None = None,
         state: LSTMState | None = None,
         carry_at: int | None = None,
+        vividness: float | None = None,
     ) -> tuple[Tensor, LSTMState]:
         """Colorize a clip.
 
@@ -191,6 +192,8 @@ class FlowChroma(nn.Module):
             state: LSTM state from the previous clip of the same shot, or None to start.
             carry_at: return the state after the first ``carry_at`` frames instead of after
                 the last, for a next clip that starts inside this one (overlapping windows).
+            vividness: annealing temperature of a colour-class model's decoding (None: the
+                model's default); a regression model ignores it.
 
         Returns:
             a*b* (B, T, 2, H, W) in [-1, 1] and the LSTM state to carry on with.
