@@ -1,98 +1,76 @@
 """The main window: open a film, scrub it, compare source and colorized, export.
 
-The window owns the playhead and the widgets; everything slow runs elsewhere:
+The window owns the widgets, the playhead and the film that is open (its path, metadata,
+shot map) with the processing settings; it starts the jobs that read the film and hands
+the rest to its parts:
+
+* ``qt_actions``: every action, the toolbar, the menus and the recent-files list;
+* ``qt_transport``: playing, stepping, jumping and the in/out marks;
+* ``qt_preview_controller``: the preview thread and cache, showing the colours of the
+  frame on screen;
+* ``qt_export_controller``: exports in the background, their dialog and progress.
+
+Background work, all through ``qthreading`` (the GUI thread never imports torch or PyAV;
+it sees plain data and numpy arrays):
 
 * ``warm_up`` (pool) imports torch and the core and loads the saved settings; until it
-  returns, opening a film works but export and settings wait.
+  returns, opening a film is queued and export and settings wait;
 * ``open_film`` (pool) reads the metadata; ``scan_film`` (pool) decodes the film once for
-  thumbnails and shot cuts, filling the ``ShotMap`` that the preview reads.
+  thumbnails and shot cuts, filling the ``ShotMap`` that the preview reads;
 * the decoder thread (latest request wins) decodes the frame to show;
-* the preview thread (latest request wins) colorizes it exactly as an export would and
-  puts every frame it makes in the ``PreviewCache``, which the GUI thread reads directly;
-* ``export_film`` (pool) writes the export while the user goes on scrubbing.
-
-The GUI thread never imports torch or PyAV: it sees plain data and numpy arrays.
+* the preview thread (latest request wins; see the preview controller);
+* ``export_film`` (pool; see the export controller).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QKeySequence,
-)
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QSplitter,
-    QStyle,
-)
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter
 
 from flowchroma_core import __version__
 from flowchroma_core.fileio import config_dir
 from flowchroma_gui.jobs import (
     CoreReady,
-    ExportDone,
-    ExportProgress,
-    ExportRequest,
     FilmOpened,
     ScanProgress,
     SourceDecoder,
     SourceImage,
     SourceRequest,
-    export_film,
     open_film,
     scan_film,
     warm_up,
 )
 from flowchroma_gui.model_host import ModelHost
-from flowchroma_gui.notifications import (
-    describe_exception,
-    log_file_path,
-    notification_manager,
-)
+from flowchroma_gui.notifications import log_file_path, notification_manager
 from flowchroma_gui.playhead import Playhead
-from flowchroma_gui.preview import (
-    PreviewActivity,
-    PreviewCache,
-    PreviewCached,
-    PreviewEngine,
-    PreviewHost,
-    PreviewKey,
-    PreviewReady,
-    PreviewRequest,
-    ShotMap,
-    preview_key,
-)
+from flowchroma_gui.preview import ShotMap
+from flowchroma_gui.qt_actions import RecentFiles, WindowActions
 from flowchroma_gui.qt_error_dialog import NotificationBridge
-from flowchroma_gui.qt_export_dialog import ExportDialog
+from flowchroma_gui.qt_export_controller import ExportController
 from flowchroma_gui.qt_info_panel import InfoPanel
+from flowchroma_gui.qt_preview_controller import PreviewContext, PreviewController
 from flowchroma_gui.qt_settings_dialog import SettingsDialog
 from flowchroma_gui.qt_timeline import Timeline
+from flowchroma_gui.qt_transport import Transport
 from flowchroma_gui.qt_viewer import Viewer, ViewMode
 from flowchroma_gui.qthreading import GeneratorWorker, WorkerManager
 
 if TYPE_CHECKING:
     from flowchroma_core.settings import Settings
     from flowchroma_core.video.reader import VideoInfo
+    from flowchroma_gui.preview import PreviewCache, PreviewEngine, PreviewKey
+    from flowchroma_gui.qt_export_dialog import ExportDialog
+    from flowchroma_gui.qthreading import LatestRequestThread
 
 logger = logging.getLogger(__name__)
 
-MAX_RECENT = 10
 VIDEO_FILTER = (
     "Films and scans (*.mp4 *.mov *.mkv *.avi *.mxf *.m4v *.mpg *.mpeg *.ts *.webm *.wmv "
     "*.dv *.y4m *.png *.tif *.tiff *.dpx);;All files (*)"
@@ -120,17 +98,10 @@ class MainWindow(QMainWindow):
 
         self.workers = WorkerManager(self)
         self.host = ModelHost()
-        self.cache = PreviewCache()
-        self.preview_engine = PreviewEngine(self.host, self.cache)
         self.decoder = SourceDecoder()
-        self.preview_thread = self.workers.thread(
-            self.preview_engine.handle, name="preview", cleanup=self.preview_engine.close
-        )
         self.decoder_thread = self.workers.thread(
             self.decoder.handle, name="decoder", cleanup=self.decoder.close
         )
-        self.preview_thread.event.connect(self._preview_event)
-        self.preview_thread.failed.connect(self._preview_failed)
         self.decoder_thread.event.connect(self._source_event)
         self.decoder_thread.failed.connect(self._source_failed)
         self.bridge = NotificationBridge(notification_manager, self)
@@ -142,28 +113,26 @@ class MainWindow(QMainWindow):
         self.shots: ShotMap | None = None
         self.playhead = Playhead()
         self.scan_worker: GeneratorWorker | None = None
-        self.export_worker: GeneratorWorker | None = None
-        self._export_request: ExportRequest | None = None
-        self.export_dialog: ExportDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
-        self.preview_requested: PreviewKey | None = None
-        self.preview_started = 0.0
-        self.preview_latencies: list[float] = []  # seconds from request to picture, for benchmarks
         self._pending_open: str | None = None
         self._closing = False
-        self._cached_dirty = False
         self.state = QSettings(str(gui_state_path()), QSettings.Format.IniFormat)
+        self.recent = RecentFiles(self.state, self.open_path)
 
-        self._build_actions()
+        self.transport = Transport(self.playhead, self.seek, self)
+        self.transport.marks_changed.connect(self._marks_changed)
+        self.window_actions = WindowActions(self)
+        self.transport.playing_changed.connect(self.window_actions.show_playing)
         self._build_ui()
-        self._build_menus()
-        self.play_timer = QTimer(self)
-        self.play_timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.play_timer.timeout.connect(self._play_tick)
-        self.marks_timer = QTimer(self)  # cache marks are redrawn at most 4 times a second
-        self.marks_timer.setInterval(250)
-        self.marks_timer.timeout.connect(self._refresh_cached_marks)
-        self.marks_timer.start()
+        self.window_actions.build_menus(self.recent, self.info_dock)
+        self.preview = PreviewController(
+            self.workers, self.host, self.viewer, self.timeline, self._preview_context, self
+        )
+        self.preview.shown.connect(lambda frame: self.frame_shown.emit(frame, True))
+        self.preview.activity.connect(self._set_activity)
+        self.preview.host_changed.connect(self._show_host)
+        self.exports = ExportController(self.workers, self.host, self)
+        self.exports.status.connect(self.export_label.setText)
         self._update_actions()
         geometry = self.state.value("window/geometry")
         if geometry is not None:
@@ -171,164 +140,9 @@ class MainWindow(QMainWindow):
         self.workers.start(warm_up, name="starting the engine", on_returned=self._core_ready)
         self._set_activity("starting the engine…")
 
-    # ------------------------------------------------------------------ construction
-
-    def _action(
-        self,
-        text: str,
-        slot: object,
-        shortcut: QKeySequence | str | list | None = None,
-        tip: str = "",
-        checkable: bool = False,
-    ) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            if isinstance(shortcut, list):
-                action.setShortcuts(shortcut)
-            else:
-                action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setToolTip(f"{tip} ({action.shortcut().toString()})" if shortcut else tip)
-            action.setStatusTip(tip)
-        action.setCheckable(checkable)
-        action.triggered.connect(slot)  # type: ignore[arg-type]
-        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        self.addAction(action)
-        return action
-
-    def _build_actions(self) -> None:
-        key = QKeySequence.StandardKey
-        self.open_action = self._action("&Open film…", self.open_dialog, key.Open, "Open a film")
-        self.export_action = self._action(
-            "&Export…", self.show_export, "Ctrl+E", "Export the colorized film or the in/out range"
-        )
-        self.settings_action = self._action(
-            "&Settings…", self.show_settings, "Ctrl+,", "Processing settings and export defaults"
-        )
-        self.quit_action = self._action("&Quit", self.close, key.Quit)
-        self.close_film_action = self._action("&Close film", self.close_film, key.Close)
-
-        self.mode_group = QActionGroup(self)
-        self.mode_actions: dict[ViewMode, QAction] = {}
-        for mode, text, shortcut in (
-            (ViewMode.SIDE_BY_SIDE, "Side by side", "1"),
-            (ViewMode.WIPE, "Split wipe", "2"),
-            (ViewMode.SOURCE, "Source only", "3"),
-            (ViewMode.RESULT, "Colorized only", "4"),
-        ):
-            action = self._action(
-                text, lambda _=False, m=mode: self.set_view_mode(m), shortcut, text, True
-            )
-            self.mode_group.addAction(action)
-            self.mode_actions[mode] = action
-        self.mode_actions[ViewMode.SIDE_BY_SIDE].setChecked(True)
-        self.fit_action = self._action("&Fit", lambda: self.viewer.fit(), "F", "Fit to the window")
-        self.actual_action = self._action(
-            "100 %", lambda: self.viewer.actual_size(), "Ctrl+1", "One image pixel per screen pixel"
-        )
-        self.zoom_in_action = self._action(
-            "Zoom in", lambda: self.viewer.zoom_by(1.25), ["+", "="], "Zoom in"
-        )
-        self.zoom_out_action = self._action(
-            "Zoom out", lambda: self.viewer.zoom_by(0.8), "-", "Zoom out"
-        )
-
-        self.play_action = self._action("Play/Pause", self.toggle_play, "Space", "Play or pause")
-        self.back_action = self._action(
-            "Previous frame", lambda: self.step(-1), "Left", "One frame back"
-        )
-        self.forward_action = self._action(
-            "Next frame", lambda: self.step(1), "Right", "One frame forward"
-        )
-        self.back_second_action = self._action(
-            "Back one second", lambda: self.step(-self.playhead.one_second), "Shift+Left"
-        )
-        self.forward_second_action = self._action(
-            "Forward one second", lambda: self.step(self.playhead.one_second), "Shift+Right"
-        )
-        self.start_action = self._action("Go to start", lambda: self.seek(0), "Home", "First frame")
-        self.end_action = self._action(
-            "Go to end", lambda: self.seek(self.playhead.last), "End", "Last frame"
-        )
-        self.shuttle_back_action = self._action(
-            "Shuttle backwards", self.shuttle_backward, "J", "Play backwards; again: faster"
-        )
-        self.shuttle_stop_action = self._action("Stop", self.stop_playing, "K", "Stop")
-        self.shuttle_forward_action = self._action(
-            "Shuttle forwards", self.shuttle_forward, "L", "Play forwards; again: faster"
-        )
-        self.in_action = self._action("Mark in", self.mark_in, "I", "Mark the export's first frame")
-        self.out_action = self._action(
-            "Mark out", self.mark_out, "O", "Mark the export's last frame"
-        )
-        self.clear_marks_action = self._action(
-            "Clear in/out", self.clear_marks, "Alt+X", "Export the whole film again"
-        )
-        self.go_in_action = self._action(
-            "Go to in",
-            lambda: self.go_to_mark(self.playhead.in_point),
-            "Shift+I",
-            "Jump to the in point",
-        )
-        self.go_out_action = self._action(
-            "Go to out",
-            lambda: self.go_to_mark(self.playhead.out_point),
-            "Shift+O",
-            "Jump to the out point",
-        )
-        self.prev_cut_action = self._action(
-            "Previous shot", lambda: self.jump_cut(-1), "Up", "Jump to the previous shot cut"
-        )
-        self.next_cut_action = self._action(
-            "Next shot", lambda: self.jump_cut(1), "Down", "Jump to the next shot cut"
-        )
-        self.transport_actions = (
-            self.start_action,
-            self.back_action,
-            self.play_action,
-            self.forward_action,
-            self.end_action,
-            self.back_second_action,
-            self.forward_second_action,
-            self.shuttle_back_action,
-            self.shuttle_stop_action,
-            self.shuttle_forward_action,
-            self.in_action,
-            self.out_action,
-            self.clear_marks_action,
-            self.go_in_action,
-            self.go_out_action,
-            self.prev_cut_action,
-            self.next_cut_action,
-        )
-
     def _build_ui(self) -> None:
         self.viewer = Viewer(self)
-        style = self.style()
-        pixmap = QStyle.StandardPixmap
-        for action, icon in (
-            (self.start_action, pixmap.SP_MediaSkipBackward),
-            (self.back_action, pixmap.SP_MediaSeekBackward),
-            (self.play_action, pixmap.SP_MediaPlay),
-            (self.forward_action, pixmap.SP_MediaSeekForward),
-            (self.end_action, pixmap.SP_MediaSkipForward),
-        ):
-            action.setIcon(style.standardIcon(icon))
-        self.in_action.setIconText("[ In")
-        self.out_action.setIconText("Out ]")
-        self.timeline = Timeline(
-            [
-                self.start_action,
-                self.back_action,
-                self.play_action,
-                self.forward_action,
-                self.end_action,
-                None,
-                self.in_action,
-                self.out_action,
-            ],
-            self,
-        )
+        self.timeline = Timeline(self.window_actions.timeline_buttons(), self)
         self.timeline.seek_requested.connect(self.seek)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.viewer)
@@ -348,20 +162,7 @@ class MainWindow(QMainWindow):
         dock.setWidget(self.info_panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.info_dock = dock
-
-        toolbar = self.addToolBar("Main")
-        toolbar.setObjectName("main_toolbar")
-        toolbar.setMovable(False)
-        toolbar.addAction(self.open_action)
-        toolbar.addAction(self.export_action)
-        toolbar.addAction(self.settings_action)
-        toolbar.addSeparator()
-        for mode in ViewMode:
-            toolbar.addAction(self.mode_actions[mode])
-        toolbar.addSeparator()
-        toolbar.addAction(self.fit_action)
-        toolbar.addAction(self.actual_action)
-        self.toolbar = toolbar
+        self.toolbar = self.window_actions.build_toolbar()
 
         status = self.statusBar()
         self.device_label = QLabel("Device: –", self)
@@ -373,38 +174,35 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.model_label)
         status.addPermanentWidget(self.device_label)
 
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self.open_action)
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        file_menu.addAction(self.close_film_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.export_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.settings_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        view_menu = bar.addMenu("&View")
-        for mode in ViewMode:
-            view_menu.addAction(self.mode_actions[mode])
-        view_menu.addSeparator()
-        for action in (
-            self.fit_action,
-            self.actual_action,
-            self.zoom_in_action,
-            self.zoom_out_action,
-        ):
-            view_menu.addAction(action)
-        view_menu.addSeparator()
-        view_menu.addAction(self.info_dock.toggleViewAction())
-        play_menu = bar.addMenu("&Playback")
-        for action in self.transport_actions:
-            play_menu.addAction(action)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self._action("Open the log folder", self._open_log_folder))
-        help_menu.addAction(self._action("About FlowChroma Studio", self._about))
+    # ------------------------------------------------------------------ the parts, by name
+
+    @property
+    def cache(self) -> PreviewCache:
+        return self.preview.cache
+
+    @property
+    def preview_engine(self) -> PreviewEngine:
+        return self.preview.engine
+
+    @property
+    def preview_thread(self) -> LatestRequestThread:
+        return self.preview.thread
+
+    @property
+    def export_dialog(self) -> ExportDialog | None:
+        return self.exports.dialog
+
+    def current_key(self) -> PreviewKey | None:
+        return self.preview.current_key()
+
+    def request_preview(self) -> None:
+        self.preview.request()
+
+    def export_running(self) -> bool:
+        return self.exports.running()
+
+    def recent_files(self) -> list[str]:
+        return self.recent.files()
 
     # ------------------------------------------------------------------ start-up
 
@@ -457,7 +255,7 @@ class MainWindow(QMainWindow):
 
     def _open_failed(self, path: str, exc: object) -> None:
         self._set_activity("")
-        self._forget_recent(path)
+        self.recent.forget(path)
         notification_manager.receive_error(exc, title="Cannot open the film")  # type: ignore[arg-type]
 
     def _film_opened(self, opened: object) -> None:
@@ -470,7 +268,7 @@ class MainWindow(QMainWindow):
         self.timeline.set_film(info.frame_count, info.frame_rate, info.start_timecode)
         self.info_panel.set_info(info)
         self.viewer.clear()
-        self._add_recent(opened.path)
+        self.recent.add(opened.path)
         self._update_actions()
         self._start_scan()
         self.seek(0)
@@ -517,7 +315,8 @@ class MainWindow(QMainWindow):
         notification_manager.receive_error(exc, title="Reading the film stopped early")  # type: ignore[arg-type]
 
     def close_film(self) -> None:
-        if self.export_running() and self.export_request_source() == self.path:
+        source = self.exports.running_source()
+        if source is not None and source == self.path:
             QMessageBox.information(
                 self, "Export running", "The film is being exported; cancel the export first."
             )
@@ -533,45 +332,13 @@ class MainWindow(QMainWindow):
             self.scan_worker = None
         if self.shots is not None:
             self.shots.stop()
-        self.preview_thread.cancel_current()
+        self.preview.film_closed()
         self.decoder_thread.cancel_current()
         self.path = self.info = self.shots = None
-        self.preview_requested = None
         self.playhead.reset(0, Fraction(25))
         self.timeline.clear()
         self.info_panel.set_info(None)
         self.viewer.clear()
-
-    # ------------------------------------------------------------------ recent files
-
-    def recent_files(self) -> list[str]:
-        value = self.state.value("recent/files", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in value or []]
-
-    def _add_recent(self, path: str) -> None:
-        files = [path, *[p for p in self.recent_files() if p != path]][:MAX_RECENT]
-        self.state.setValue("recent/files", files)
-
-    def _forget_recent(self, path: str) -> None:
-        self.state.setValue("recent/files", [p for p in self.recent_files() if p != path])
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        files = self.recent_files()
-        for path in files:
-            action = self.recent_menu.addAction(Path(path).name)
-            action.setToolTip(path)
-            action.setStatusTip(path)
-            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
-        if not files:
-            self.recent_menu.addAction("No recent films").setEnabled(False)
-        else:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction(
-                "Clear the list", lambda: self.state.setValue("recent/files", [])
-            )
 
     # ------------------------------------------------------------------ drag and drop
 
@@ -602,71 +369,19 @@ class MainWindow(QMainWindow):
         self.request_preview()
 
     def step(self, frames: int) -> None:
-        self.stop_playing()
-        self.seek(self.playhead.position + frames)
-
-    def toggle_play(self) -> None:
-        self.playhead.toggle_play()
-        self._sync_play_timer()
-
-    def shuttle_forward(self) -> None:
-        self.playhead.shuttle_forward()
-        self._sync_play_timer()
-
-    def shuttle_backward(self) -> None:
-        self.playhead.shuttle_backward()
-        self._sync_play_timer()
+        self.transport.step(frames)
 
     def stop_playing(self) -> None:
-        self.playhead.stop()
-        self._sync_play_timer()
-
-    def _sync_play_timer(self) -> None:
-        if self.playhead.speed and self.path is not None:
-            interval = max(1, round(1000 / float(self.playhead.rate)))
-            if not self.play_timer.isActive() or self.play_timer.interval() != interval:
-                self.play_timer.start(interval)
-            self.play_action.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
-        else:
-            self.play_timer.stop()
-            self.play_action.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
-
-    def _play_tick(self) -> None:
-        before = self.playhead.position
-        after = self.playhead.tick()
-        if after != before:
-            self.seek(after)
-        self._sync_play_timer()
-
-    def mark_in(self) -> None:
-        self.playhead.mark_in()
-        self._marks_changed()
-
-    def mark_out(self) -> None:
-        self.playhead.mark_out()
-        self._marks_changed()
-
-    def clear_marks(self) -> None:
-        self.playhead.clear_marks()
-        self._marks_changed()
-
-    def go_to_mark(self, mark: int | None) -> None:
-        """Shift+I / Shift+O: jump to the in or out point, if it is set."""
-        if mark is not None:
-            self.step(mark - self.position)
+        self.transport.stop()
 
     def jump_cut(self, direction: int) -> None:
-        """Up/Down, as in editing software: the previous or next shot start."""
-        if self.shots is None:
-            return
-        starts = [0, *self.shots.cuts()]
-        if direction > 0:
-            later = [c for c in starts if c > self.position]
-            target = later[0] if later else self.playhead.last
-        else:
-            earlier = [c for c in starts if c < self.position]
-            target = earlier[-1] if earlier else 0
-        self.step(target - self.position)
+        """Up/Down: the previous or next shot start (once the scan has found cuts)."""
+        if self.shots is not None:
+            self.transport.jump_cut(direction, self.shots.cuts())
+
+    @property
+    def play_timer(self) -> QTimer:
+        return self.transport.timer
 
     def _marks_changed(self) -> None:
         self.timeline.set_range(self.playhead.in_point, self.playhead.out_point)
@@ -674,42 +389,16 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ showing frames
 
-    def current_key(self) -> PreviewKey | None:
+    def _preview_context(self) -> PreviewContext | None:
+        """What the preview should colorize now (None: nothing to preview yet)."""
         if self.path is None or self.shots is None or self.settings is None:
             return None
-        return preview_key(
-            self.position,
-            film=self.path,
-            cuts=self.shots.cuts(),
-            frame_count=self.shots.frame_count,
-            export_range=self.playhead.marked_range(),
+        return PreviewContext(
+            path=self.path,
+            frame=self.position,
+            shots=self.shots,
             settings=self.settings,
-        )
-
-    def request_preview(self) -> None:
-        """Show the current frame's colours from the cache, or ask the preview thread."""
-        if self.path is None or self.shots is None or self.settings is None:
-            return
-        key = self.current_key()
-        assert key is not None
-        image = self.cache.get(key)
-        if image is not None:
-            self.viewer.set_result(key.frame, image)
-            self.frame_shown.emit(key.frame, True)
-            return
-        self.viewer.set_result(None, None, f"Colorizing frame {key.frame}…")
-        if key == self.preview_requested:
-            return
-        self.preview_requested = key
-        self.preview_started = time.perf_counter()
-        self.preview_thread.submit(
-            PreviewRequest(
-                self.path,
-                self.position,
-                self.settings,
-                self.shots,
-                self.playhead.marked_range(),
-            )
+            export_range=self.playhead.marked_range(),
         )
 
     def _source_event(self, request_id: int, event: object) -> None:
@@ -727,57 +416,12 @@ class MainWindow(QMainWindow):
         if request_id == self.decoder_thread.last_id:
             notification_manager.receive_error(exc, title="Cannot decode the frame")  # type: ignore[arg-type]
 
-    def _preview_event(self, request_id: int, event: object) -> None:
-        if isinstance(event, PreviewActivity):
-            if request_id == self.preview_thread.last_id:
-                self._set_activity(f"Preview: {event.text}")
-        elif isinstance(event, PreviewHost):
-            self.device_label.setText(f"Device: {event.status.device}")
-            self.model_label.setText(f"Model: {event.status.model}")
-        elif isinstance(event, PreviewCached):
-            self._cached_dirty = True
-            self._show_if_current(event.key)
-        elif isinstance(event, PreviewReady):
-            self._show_if_current(event.key)
-            if event.key == self.preview_requested:
-                self.preview_requested = None
-
-    def _show_if_current(self, key: PreviewKey) -> None:
-        if key != self.current_key():
-            return
-        image = self.cache.get(key)
-        if image is None:
-            return
-        if self.viewer.result_index != key.frame:
-            self.preview_latencies.append(time.perf_counter() - self.preview_started)
-        self.viewer.set_result(key.frame, image)
-        self.frame_shown.emit(key.frame, True)
-
-    def _preview_failed(self, request_id: int, exc: object) -> None:
-        self.preview_requested = None
-        if request_id != self.preview_thread.last_id:
-            return
-        self.viewer.set_result(None, None, "Preview failed (see the message)")
-        self._set_activity("Preview: failed")
-        notification_manager.receive_error(exc, title="Preview failed")  # type: ignore[arg-type]
-
-    def _refresh_cached_marks(self) -> None:
-        if not self._cached_dirty:
-            return
-        self._cached_dirty = False
-        current = self.current_key()
-        if current is None:
-            self.timeline.set_cached(())
-            return
-        frames = [
-            k.frame
-            for k in self.cache.snapshot()
-            if k.film == current.film and k.settings == current.settings
-        ]
-        self.timeline.set_cached(frames)
+    def _show_host(self, device: str, model: str) -> None:
+        self.device_label.setText(f"Device: {device}")
+        self.model_label.setText(f"Model: {model}")
 
     def set_view_mode(self, mode: ViewMode) -> None:
-        self.mode_actions[mode].setChecked(True)
+        self.window_actions.modes[mode].setChecked(True)
         self.viewer.set_mode(mode)
 
     def _set_activity(self, text: str) -> None:
@@ -801,10 +445,7 @@ class MainWindow(QMainWindow):
             return
         old = self.settings
         self.settings = settings
-        self.cache.clear()
-        self.preview_requested = None
-        self.preview_thread.cancel_current()
-        self._cached_dirty = True
+        self.preview.settings_changed()
         if settings.model != getattr(old, "model", None) or settings.device != getattr(
             old, "device", None
         ):
@@ -820,101 +461,26 @@ class MainWindow(QMainWindow):
     def show_export(self) -> None:
         if self.core is None or self.settings is None:
             return
-        if self.export_dialog is None:
-            self.export_dialog = ExportDialog(self.core, self)
-            self.export_dialog.start_requested.connect(self.start_export)
-            self.export_dialog.cancel_requested.connect(self.cancel_export)
-        if self.path is not None and not self.export_running():
-            self.export_dialog.prepare(
-                source=self.path,
-                frame_count=self.playhead.frame_count,
-                marked=self.playhead.marked_range(),
-                settings=self.settings,
-            )
-        self.export_dialog.show()
-        self.export_dialog.raise_()
-
-    def export_running(self) -> bool:
-        """An export runs and has not been cancelled (a cancelled one is only winding down)."""
-        worker = self.export_worker
-        return worker is not None and not worker.is_finished and not worker.ctx.cancelled
-
-    def export_request_source(self) -> str | None:
-        if not self.export_running() or self._export_request is None:
-            return None
-        return self._export_request.source
-
-    def start_export(self, request: object) -> None:
-        assert isinstance(request, ExportRequest) and self.export_dialog is not None
-        if self.export_running():
-            return
-        dialog = self.export_dialog
-        self._export_request = request
-        dialog.show_started(request.stop - request.start)
-        self.export_label.setText("Export starting…")
-        logger.info("export of %s to %s (%s)", request.source, request.destination, request.codec)
-
-        def progress(p: object) -> None:
-            assert isinstance(p, ExportProgress)
-            dialog.show_progress(p)
-            if p.stage == "colorizing" and p.done:
-                self.export_label.setText(f"Export {100 * p.done // max(1, p.total)} %")
-            else:
-                self.export_label.setText(f"Export: {p.stage}…")
-
-        def done(result: object) -> None:
-            assert isinstance(result, ExportDone)
-            self.export_label.setText("Export done")
-            dialog.show_done(result)
-
-        def failed(exc: object) -> None:
-            self.export_label.setText("Export failed")
-            dialog.show_failed(describe_exception(exc), str(log_file_path()))  # type: ignore[arg-type]
-
-        def cancelled() -> None:
-            self.export_label.setText("Export cancelled")
-            dialog.show_cancelled()
-
-        self.export_worker = self.workers.start(
-            export_film,
-            request,
-            self.host,
-            name="export",
-            on_yielded=progress,
-            on_returned=done,
-            on_errored=failed,
-            on_aborted=cancelled,
-            on_finished=self._export_finished,
+        self.exports.show(
+            self.core,
+            source=self.path,
+            frame_count=self.playhead.frame_count,
+            marked=self.playhead.marked_range(),
+            settings=self.settings,
         )
 
-    def _export_finished(self) -> None:
-        self.export_worker = None
-
     def cancel_export(self) -> None:
-        if self.export_running():
-            assert self.export_worker is not None and self.export_dialog is not None
-            self.export_worker.quit()
-            self.export_dialog.show_cancelling()
-            self.export_label.setText("Export cancelling…")
+        self.exports.cancel()
 
     # ------------------------------------------------------------------ misc
 
     def _update_actions(self) -> None:
-        has_film = self.path is not None
-        ready = self.core is not None
-        self.export_action.setEnabled(has_film and ready)
-        self.settings_action.setEnabled(ready)
-        self.close_film_action.setEnabled(has_film)
-        for action in self.transport_actions:
-            action.setEnabled(has_film)
+        self.window_actions.update(has_film=self.path is not None, core_ready=self.core is not None)
 
-    def _open_log_folder(self) -> None:
-        from PySide6.QtCore import QUrl
-        from PySide6.QtGui import QDesktopServices
-
+    def open_log_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_file_path().parent)))
 
-    def _about(self) -> None:
+    def about(self) -> None:
         QMessageBox.about(
             self,
             "About FlowChroma Studio",
@@ -925,18 +491,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Ask before abandoning an export; then stop every worker and wait for it."""
-        if self.export_running() and not self._closing:
-            answer = QMessageBox.question(
-                self,
-                "Export running",
-                "An export is running. Cancel it and quit? Nothing is written to its "
-                "destination when it is cancelled.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
-                return
+        if not self._closing and not self.exports.may_close():
+            event.ignore()
+            return
         self.shutdown()
         event.accept()
 
@@ -945,8 +502,8 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         self._closing = True
-        self.play_timer.stop()
-        self.marks_timer.stop()
+        self.transport.timer.stop()
+        self.preview.stop()
         self.state.setValue("window/geometry", self.saveGeometry())
         self.state.sync()
         if self.shots is not None:

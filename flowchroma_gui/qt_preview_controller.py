@@ -1,0 +1,208 @@
+"""The preview controller: asks for the colours of the frame on screen and shows them.
+
+It owns the preview's GUI-thread side: the ``PreviewCache`` (read here directly), the
+``PreviewEngine`` and the latest-request ``preview`` thread that runs it, which request is
+outstanding, and the timer that redraws the cached-frame marks on the timeline. On each
+move of the playhead the window calls ``request()``: a cached frame is shown at once,
+otherwise the preview thread is asked (a newer request cancels the one running; the engine
+continues its open stream when the user steps or plays forward). Results that come back
+are shown only if they are still the frame on screen with the same film, range and
+settings (``PreviewKey``); anything stale is dropped.
+
+What to preview comes from the window through ``context()`` (film, shots, settings,
+frame, export range), so that the window stays the one owner of that state. The key and
+the request are built in ``_key`` and ``_request``: the only two places that know how the
+preview module spells them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from flowchroma_gui.notifications import notification_manager
+from flowchroma_gui.preview import (
+    PreviewActivity,
+    PreviewCache,
+    PreviewCached,
+    PreviewEngine,
+    PreviewHost,
+    PreviewKey,
+    PreviewReady,
+    PreviewRequest,
+    ShotMap,
+    preview_key,
+)
+
+if TYPE_CHECKING:
+    from flowchroma_core.settings import Settings
+    from flowchroma_gui.model_host import ModelHost
+    from flowchroma_gui.qt_timeline import Timeline
+    from flowchroma_gui.qt_viewer import Viewer
+    from flowchroma_gui.qthreading import WorkerManager
+
+logger = logging.getLogger(__name__)
+
+MARKS_INTERVAL_MS = 250  # cache marks on the timeline are redrawn at most 4 times a second
+
+
+@dataclass(frozen=True)
+class PreviewContext:
+    """What the window shows now: the preview colorizes exactly this."""
+
+    path: str
+    frame: int
+    shots: ShotMap
+    settings: Settings
+    export_range: tuple[int, int] | None
+
+
+class PreviewController(QObject):
+    """See the module docstring."""
+
+    shown = Signal(int)  # a colorized frame is on screen
+    activity = Signal(str)  # what the preview thread does, for the status line
+    host_changed = Signal(str, str)  # device, model
+
+    def __init__(
+        self,
+        workers: WorkerManager,
+        host: ModelHost,
+        viewer: Viewer,
+        timeline: Timeline,
+        context: Callable[[], PreviewContext | None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.viewer = viewer
+        self.timeline = timeline
+        self._context = context
+        self.cache = PreviewCache()
+        self.engine = PreviewEngine(host, self.cache)
+        self.thread = workers.thread(self.engine.handle, name="preview", cleanup=self.engine.close)
+        self.thread.event.connect(self._event)
+        self.thread.failed.connect(self._failed)
+        self.requested: PreviewKey | None = None  # asked of the thread and not yet back
+        self.started = 0.0
+        self.latencies: list[float] = []  # seconds from request to picture, for benchmarks
+        self._cached_dirty = False
+        self.marks_timer = QTimer(self)
+        self.marks_timer.setInterval(MARKS_INTERVAL_MS)
+        self.marks_timer.timeout.connect(self._refresh_cached_marks)
+        self.marks_timer.start()
+
+    # ------------------------------------------------------------------ keys and requests
+
+    @staticmethod
+    def _key(context: PreviewContext) -> PreviewKey:
+        return preview_key(
+            context.frame,
+            film=context.path,
+            cuts=context.shots.cuts(),
+            frame_count=context.shots.frame_count,
+            export_range=context.export_range,
+            settings=context.settings,
+        )
+
+    @staticmethod
+    def _request(context: PreviewContext) -> PreviewRequest:
+        return PreviewRequest(
+            context.path,
+            context.frame,
+            context.settings,
+            context.shots,
+            context.export_range,
+        )
+
+    def current_key(self) -> PreviewKey | None:
+        """The key of the frame on screen (None: no film, no settings yet)."""
+        context = self._context()
+        return None if context is None else self._key(context)
+
+    def request(self) -> None:
+        """Show the current frame's colours from the cache, or ask the preview thread."""
+        context = self._context()
+        if context is None:
+            return
+        key = self._key(context)
+        image = self.cache.get(key)
+        if image is not None:
+            self.viewer.set_result(key.frame, image)
+            self.shown.emit(key.frame)
+            return
+        self.viewer.set_result(None, None, f"Colorizing frame {key.frame}…")
+        if key == self.requested:
+            return
+        self.requested = key
+        self.started = time.perf_counter()
+        self.thread.submit(self._request(context))
+
+    def settings_changed(self) -> None:
+        """New processing settings: every cached colour is stale; the thread stops."""
+        self.cache.clear()
+        self.requested = None
+        self.thread.cancel_current()
+        self._cached_dirty = True
+
+    def film_closed(self) -> None:
+        self.thread.cancel_current()
+        self.requested = None
+
+    def stop(self) -> None:
+        """Stop the timer (the thread itself is stopped by the worker manager)."""
+        self.marks_timer.stop()
+
+    # ------------------------------------------------------------------ results
+
+    def _event(self, request_id: int, event: object) -> None:
+        if isinstance(event, PreviewActivity):
+            if request_id == self.thread.last_id:
+                self.activity.emit(f"Preview: {event.text}")
+        elif isinstance(event, PreviewHost):
+            self.host_changed.emit(event.status.device, event.status.model)
+        elif isinstance(event, PreviewCached):
+            self._cached_dirty = True
+            self._show_if_current(event.key)
+        elif isinstance(event, PreviewReady):
+            self._show_if_current(event.key)
+            if event.key == self.requested:
+                self.requested = None
+
+    def _show_if_current(self, key: PreviewKey) -> None:
+        if key != self.current_key():
+            return
+        image = self.cache.get(key)
+        if image is None:
+            return
+        if self.viewer.result_index != key.frame:
+            self.latencies.append(time.perf_counter() - self.started)
+        self.viewer.set_result(key.frame, image)
+        self.shown.emit(key.frame)
+
+    def _failed(self, request_id: int, exc: object) -> None:
+        self.requested = None
+        if request_id != self.thread.last_id:
+            return
+        self.viewer.set_result(None, None, "Preview failed (see the message)")
+        self.activity.emit("Preview: failed")
+        notification_manager.receive_error(exc, title="Preview failed")  # type: ignore[arg-type]
+
+    def _refresh_cached_marks(self) -> None:
+        if not self._cached_dirty:
+            return
+        self._cached_dirty = False
+        current = self.current_key()
+        if current is None:
+            self.timeline.set_cached(())
+            return
+        frames = [
+            k.frame
+            for k in self.cache.snapshot()
+            if k.film == current.film and k.options == current.options
+        ]
+        self.timeline.set_cached(frames)
