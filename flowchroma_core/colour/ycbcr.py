@@ -102,6 +102,12 @@ def rgb_to_ycbcr(rgb: ArrayLike, matrix: Matrix) -> tuple[FloatArray, FloatArray
     return y.astype(np.float32), cb.astype(np.float32), cr.astype(np.float32)
 
 
+def luma_from_rgb(r: ArrayLike, g: ArrayLike, b: ArrayLike, matrix: Matrix) -> NDArray[np.floating]:
+    """Y' = Kr·R' + Kg·G' + Kb·B' in the inputs' own precision and scale (codes stay codes)."""
+    kr, kg, kb = _coefficients(matrix)
+    return kr * np.asarray(r) + kg * np.asarray(g) + kb * np.asarray(b)
+
+
 def _chroma_deltas(
     cb: FloatArray, cr: FloatArray, kr: float, kg: float, kb: float
 ) -> tuple[FloatArray, FloatArray, FloatArray]:

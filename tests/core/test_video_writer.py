@@ -385,7 +385,7 @@ def test_unknown_colour_gets_hd_defaults(source: Source, out_dir: Path, caplog) 
     source = dataclasses.replace(
         source, width=1280, height=720, color_primaries="unknown", color_trc="unknown"
     )
-    caplog.set_level("INFO", logger="flowchroma_core.video.writer")
+    caplog.set_level("INFO", logger="flowchroma_core.video")
     (luma, cb, cr), *_ = _frames(1280, 720, n=1)
     with VideoWriter(out_dir / "hd.mkv", source=source, matrix="bt709") as writer:
         writer.write(luma, cb, cr, time=Fraction(0))
@@ -408,8 +408,16 @@ def test_timecode(ext: str, source: Source, out_dir: Path) -> None:
 def test_bad_timecode(source: Source, out_dir: Path) -> None:
     with pytest.raises(VideoWriteError, match="not a timecode"):
         VideoWriter(out_dir / "a.mov", source=source, matrix="bt709", timecode="1:00:00:00")
-    with pytest.raises(VideoWriteError, match="not a timecode"):
+    with pytest.raises(VideoWriteError, match=r"not a valid timecode at 29\.970"):
         VideoWriter(out_dir / "a.mov", source=source, matrix="bt709", timecode="01:00:00:30")
+    # The frame-count base is the rate rounded (24 at 24.3 frames/s), as the parser counts it.
+    with pytest.raises(VideoWriteError, match=r"not a valid timecode at 24\.300"):
+        VideoWriter(
+            out_dir / "a.mov",
+            source=dataclasses.replace(source, frame_rate=Fraction(243, 10)),
+            matrix="bt709",
+            timecode="01:00:00:24",
+        )
     with pytest.raises(VideoWriteError, match="drop-frame"):
         VideoWriter(
             out_dir / "a.mov",
