@@ -1,0 +1,1 @@
+"""Restorer colour guidance: everything around the network that takes hints and references."""

@@ -1,0 +1,293 @@
+"""``Guidance``: what the colorizer asks, window by window, for one film's colour guidance.
+
+Built from a project file and/or stills named on the command line, it answers for a
+window of frames ``[start, stop)`` inside one shot the network's two keyword arguments:
+
+* ``hints`` (T, 3, h, w): the restorer's points on their own frame (confidence 1) and
+  carried by DIS flow to the frames around it (confidence exp(-d/16)), at the model's input
+  size (letterboxed as L is); zeros where there is no hint;
+* ``references`` (R, 3, h, w): the shot's reference stills as normalised Lab fitted like
+  the frames, or None.
+
+Nothing crosses a cut: a window is answered from the points and stills whose frames lie in
+its own shot, and hints are carried only between frames of that shot. The shot is given by
+the caller (the colorizer's walk knows it) or looked up in the cut list / project shots.
+Hints are carried at most ``REACH`` frames from their keyframe (confidence there is
+exp(-4) ~ 0.02); where two keyframes reach one pixel, the nearer wins.
+
+The grey frames for the flow come from the caller (``GreyFrames``: frames [a, b) at the
+model input size, as uint8 or floats in [0, 1]); flow steps are cached while successive
+windows need them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from flowchroma_core.guidance.points import (
+    Patch,
+    ab_to_hint_map,
+    hint_map_to_ab,
+    patch_from_fractions,
+    rasterise,
+)
+from flowchroma_core.guidance.project import Point, Project, load_project
+from flowchroma_core.guidance.propagate import (
+    DECAY_FRAMES,
+    FlowField,
+    Step,
+    carry_hints,
+    merge_nearest,
+)
+from flowchroma_core.guidance.references import (
+    ReferenceError,
+    ReferenceSpec,
+    check_frames,
+    fit_reference,
+    load_reference,
+    parse_reference_arg,
+    scan_reference_dir,
+)
+from flowchroma_core.pipeline.framing import Placement, plan_placement
+
+logger = logging.getLogger(__name__)
+
+REACH = int(4 * DECAY_FRAMES)
+"""Hints are carried at most this many frames from their keyframe."""
+
+GreyFrames = Callable[[int, int], Sequence[np.ndarray]]
+"""(a, b) -> the grey frames a..b-1 at the model input size (uint8, or floats in [0, 1])."""
+
+
+@dataclass(frozen=True)
+class GuidanceWindow:
+    """The guidance for frames [start, stop) of the shot [shot_start, shot_end)."""
+
+    start: int
+    stop: int
+    shot_start: int
+    shot_end: int
+    hints: Tensor  # (T, 3, h, w); zeros = no guidance
+    references: Tensor | None  # (R, 3, h, w)
+    reference_frames: tuple[int, ...]
+
+    @property
+    def has_hints(self) -> bool:
+        """Whether any frame of the window has a hint."""
+        return bool((self.hints[:, 2] > 0).any())
+
+    def model_kwargs(self) -> dict[str, Tensor | None]:
+        """``hints`` (1, T, 3, h, w) and ``references`` (1, R, 3, h, w) or None, batch of one."""
+        refs = None if self.references is None else self.references.unsqueeze(0)
+        return {"hints": self.hints.unsqueeze(0), "references": refs}
+
+
+class Guidance:
+    """One film's colour guidance: points and reference stills, by shot."""
+
+    def __init__(
+        self,
+        *,
+        frames: int,
+        frame_size: tuple[int, int],
+        model_size: tuple[int, int],
+        cuts: Iterable[int] = (),
+        project: Project | None = None,
+        project_dir: Path | None = None,
+        references: Iterable[ReferenceSpec] = (),
+        grey_frames: GreyFrames | None = None,
+    ) -> None:
+        """``frame_size``/``model_size`` are (height, width) of the film and the model input;
+        ``cuts`` the frames that start a shot; CLI ``references`` are read (and a bad one
+        refused) now, before any work is done."""
+        self.frames = frames
+        self.model_size = model_size
+        self.placement: Placement = plan_placement(*frame_size, *model_size)
+        self.project = project
+        self._grey = grey_frames
+        self._flow = FlowField()
+        self._steps: dict[tuple[int, int], Step] = {}
+        bounds = set(cuts)
+        self._points: list[Point] = []
+        specs = list(references)
+        if project is not None:
+            if project.source.frames != frames:
+                logger.warning(
+                    "the project was made for %d frames, this film has %d: points and stills "
+                    "are used by frame number",
+                    project.source.frames,
+                    frames,
+                )
+            base = project_dir or Path(".")
+            for shot in project.shots:
+                bounds.update((shot.start, shot.end))
+                self._points.extend(shot.points)
+                specs.extend(ReferenceSpec(r.frame, base / r.path) for r in shot.references)
+        self._points = [p for p in self._points if p.frame < frames]
+        check_frames(specs, frames)
+        self._cuts = sorted(b for b in bounds if 0 < b < frames)
+        self._refs: list[tuple[int, Tensor]] = []
+        for spec in sorted(specs, key=lambda s: s.frame):
+            fitted, _ = fit_reference(load_reference(spec).rgb, *model_size)
+            self._refs.append((spec.frame, fitted))
+        logger.info(
+            "guidance: %d point(s) on %d keyframe(s), %d reference still(s), %d shot(s)",
+            len(self._points),
+            len(self.keyframes),
+            len(self._refs),
+            len(self._cuts) + 1,
+        )
+
+    @classmethod
+    def from_files(
+        cls,
+        *,
+        film: str | os.PathLike[str],
+        frames: int,
+        frame_size: tuple[int, int],
+        model_size: tuple[int, int],
+        project: str | os.PathLike[str] | None = None,
+        references: Iterable[ReferenceSpec] = (),
+        cuts: Iterable[int] = (),
+        grey_frames: GreyFrames | None = None,
+    ) -> Guidance:
+        """From a project file (checked against ``film``'s hash: a warning if it differs)
+        and CLI stills."""
+        loaded = None if project is None else load_project(project, film=film)
+        return cls(
+            frames=frames,
+            frame_size=frame_size,
+            model_size=model_size,
+            cuts=cuts,
+            project=loaded,
+            project_dir=None if project is None else Path(project).parent,
+            references=references,
+            grey_frames=grey_frames,
+        )
+
+    # -- queries ---------------------------------------------------------------------
+
+    @property
+    def keyframes(self) -> list[int]:
+        """Frames that carry the restorer's points."""
+        return sorted({p.frame for p in self._points})
+
+    @property
+    def cuts(self) -> list[int]:
+        """Frames that start a shot (from the cut list and the project's shots)."""
+        return list(self._cuts)
+
+    def shot_of(self, frame: int) -> tuple[int, int]:
+        """[start, end) of the shot containing ``frame``."""
+        if not 0 <= frame < self.frames:
+            raise ValueError(f"frame {frame} is outside the film (0 to {self.frames - 1})")
+        i = bisect.bisect_right(self._cuts, frame)
+        start = self._cuts[i - 1] if i else 0
+        end = self._cuts[i] if i < len(self._cuts) else self.frames
+        return start, end
+
+    def patches(self, frame: int) -> list[Patch]:
+        """The restorer's points on ``frame``, placed in the model input."""
+        return [
+            patch_from_fractions(p.x, p.y, p.size, p.a, p.b, self.placement)
+            for p in self._points
+            if p.frame == frame
+        ]
+
+    def references_for(self, shot: tuple[int, int]) -> list[tuple[int, Tensor]]:
+        """(frame, fitted Lab still) of the stills whose frame lies in ``shot``."""
+        return [(f, t) for f, t in self._refs if shot[0] <= f < shot[1]]
+
+    def window(
+        self, start: int, stop: int, *, shot: tuple[int, int] | None = None
+    ) -> GuidanceWindow:
+        """``hints`` and ``references`` for frames [start, stop) of one shot."""
+        if not 0 <= start < stop <= self.frames:
+            raise ValueError(
+                f"window [{start}, {stop}) is not inside the film's {self.frames} frames"
+            )
+        shot = shot or self.shot_of(start)
+        if not shot[0] <= start < stop <= shot[1]:
+            raise ValueError(f"window [{start}, {stop}) crosses the shot [{shot[0]}, {shot[1]})")
+        h, w = self.model_size
+        hints = torch.zeros(stop - start, 3, h, w)
+        near = [
+            k
+            for k in self.keyframes
+            if shot[0] <= k < shot[1] and start - REACH <= k < stop + REACH
+        ]
+        if near:
+            hints = self._carried(near, start, stop)
+        refs = self.references_for(shot)
+        self._forget_steps(start)
+        return GuidanceWindow(
+            start=start,
+            stop=stop,
+            shot_start=shot[0],
+            shot_end=shot[1],
+            hints=hints,
+            references=torch.stack([t for _, t in refs]) if refs else None,
+            reference_frames=tuple(f for f, _ in refs),
+        )
+
+    # -- internals -------------------------------------------------------------------
+
+    def _carried(self, keyframes: Sequence[int], start: int, stop: int) -> Tensor:
+        """Each keyframe's points carried onto [start, stop), merged (the nearest wins)."""
+        h, w = self.model_size
+        if self._grey is None:
+            # without frames nothing can be carried: each keyframe keeps its own points
+            maps = torch.zeros(stop - start, 3, h, w)
+            for k in keyframes:
+                if start <= k < stop:
+                    maps[k - start] = rasterise(self.patches(k), h, w)
+            if any(not start <= k < stop for k in keyframes):
+                logger.warning("no grey frames given: points are not carried beyond their frame")
+            return maps
+        lo = min(start, *keyframes)
+        hi = max(stop, *(k + 1 for k in keyframes))
+        greys = self._grey(lo, hi)
+        if len(greys) != hi - lo:
+            raise ValueError(f"grey_frames({lo}, {hi}) gave {len(greys)} frames, not {hi - lo}")
+        per_key = []
+        for k in keyframes:
+            ab, presence = hint_map_to_ab(rasterise(self.patches(k), h, w))
+            carried = carry_hints(
+                greys, k - lo, ab, presence, flow=self._flow, steps=self._steps, first=lo
+            )
+            per_key.append(carried[start - lo : stop - lo])
+        merged = merge_nearest(per_key)
+        return torch.stack([ab_to_hint_map(m) for m in merged])
+
+    def _forget_steps(self, start: int) -> None:
+        """Drop cached flow that no later window (windows move forward) can need."""
+        stale = [key for key in self._steps if max(key) < start - REACH]
+        for key in stale:
+            del self._steps[key]
+
+
+def specs_from_cli(
+    reference_args: Sequence[str] = (), references_dir: str | os.PathLike[str] | None = None
+) -> list[ReferenceSpec]:
+    """``--reference FRAME:IMAGE`` (repeatable) and ``--references DIR`` as specs; two stills
+    for one frame are refused."""
+    specs = [parse_reference_arg(a) for a in reference_args]
+    if references_dir is not None:
+        specs.extend(scan_reference_dir(references_dir))
+    seen: dict[int, Path] = {}
+    for spec in specs:
+        if spec.frame in seen and seen[spec.frame] != spec.path:
+            raise ReferenceError(
+                f"{spec.path}: frame {spec.frame} already has a reference ({seen[spec.frame]})"
+            )
+        seen[spec.frame] = spec.path
+    return specs

@@ -1,0 +1,236 @@
+"""Carrying colour through a shot with optical flow: hint maps, and the flow baseline.
+
+Flow is OpenCV's DIS (``PRESET_MEDIUM``) on 8-bit grey, computed both ways between
+neighbouring frames. To carry values from frame s to frame t (t = s ± 1), each pixel of t
+samples frame s at ``x + flow(t -> s)`` (bilinear), and is kept only if the round trip
+closes, ``|flow(t -> s)(x) + flow(s -> t)(x + flow(t -> s))| <= max_error`` pixels (1 by
+default), and its source lies inside the frame. Errors accumulate along a chain of steps,
+so a carried hint's confidence decays as ``exp(-|t - k| / DECAY_FRAMES)`` with the
+distance from its keyframe k; the restorer's own point on the keyframe has confidence 1.
+
+Two users:
+
+* ``carry_hints`` spreads a keyframe's hint map (a_h, b_h, presence) forward and backward
+  through the frames of one shot: this is how the restorer's points reach the frames the
+  network sees;
+* ``FlowCarry`` warps a whole a*b* frame step by step (no check: every pixel keeps the
+  colour it is warped from), the "DIS flow carrying the first frame's colours" baseline
+  every guided model must beat; ``reset`` starts it again at a cut.
+
+Nothing here knows about cuts: callers hand it the frames of one shot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+DECAY_FRAMES = 16.0
+"""A carried hint's confidence falls by 1/e every this many frames from its keyframe."""
+
+MAX_ROUND_TRIP_PX = 1.0
+"""Forward-backward check: a pixel whose flow round trip misses by more is dropped."""
+
+KEEP_PRESENCE = 0.5
+"""A carried hint pixel survives when at least this fraction of its bilinear source did."""
+
+
+def confidence_at(distance: int | float | np.ndarray) -> np.ndarray:
+    """Confidence of a hint carried ``distance`` frames from its keyframe (1 at 0)."""
+    return np.exp(-np.abs(np.asarray(distance, dtype=np.float32)) / DECAY_FRAMES)
+
+
+def to_gray8(image: np.ndarray) -> np.ndarray:
+    """uint8 (H, W) grey for the flow: uint8 grey or RGB, or floats in [0, 1]."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.clip(np.rint(image.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    if image.ndim != 2:
+        raise ValueError(f"expected a (H, W) or (H, W, 3) image, got {image.shape}")
+    return image
+
+
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return xs, ys
+
+
+@dataclass(frozen=True)
+class Step:
+    """How to pull values from a source frame into a target frame.
+
+    ``map_x``/``map_y`` are where each target pixel samples the source (for ``cv2.remap``);
+    ``valid`` is True where the round trip closes and the source is inside the frame.
+    """
+
+    map_x: np.ndarray
+    map_y: np.ndarray
+    valid: np.ndarray
+
+    def pull(self, values: np.ndarray) -> np.ndarray:
+        """Source-frame values (H, W) or (H, W, C) float32, resampled onto the target."""
+        return cv2.remap(
+            np.ascontiguousarray(values, dtype=np.float32),
+            self.map_x,
+            self.map_y,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        ).reshape(values.shape)
+
+
+class FlowField:
+    """DIS flow (medium preset) between 8-bit grey frames; one OpenCV object reused."""
+
+    def __init__(self, *, max_error: float = MAX_ROUND_TRIP_PX) -> None:
+        self.max_error = max_error
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def flow(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """(H, W, 2) float32 displacement from ``source`` to ``target`` (both uint8 grey)."""
+        if source.shape != target.shape:
+            raise ValueError(f"frames differ in size: {source.shape} and {target.shape}")
+        return self._dis.calc(source, target, None)
+
+    def step(self, source: np.ndarray, target: np.ndarray, *, check: bool = True) -> Step:
+        """The ``Step`` pulling ``source`` values onto ``target`` (uint8 grey frames).
+
+        Without ``check`` only one flow is computed and every pixel is valid.
+        """
+        source, target = to_gray8(source), to_gray8(target)
+        back = self.flow(target, source)  # where each target pixel came from
+        h, w = target.shape
+        xs, ys = _grid(h, w)
+        map_x = xs + back[..., 0]
+        map_y = ys + back[..., 1]
+        if not check:
+            return Step(map_x, map_y, np.ones((h, w), dtype=bool))
+        forward = self.flow(source, target)
+        there = cv2.remap(forward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        loop = back + there
+        closes = np.einsum("...k,...k->...", loop, loop) <= self.max_error**2
+        inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+        return Step(map_x, map_y, closes & inside)
+
+
+# ---------------------------------------------------------------------------------------
+# Hint maps
+
+
+def carry_step(ab: np.ndarray, presence: np.ndarray, step: Step) -> tuple[np.ndarray, np.ndarray]:
+    """Carry one hint map (ab (H, W, 2), presence (H, W) in {0, 1}) across one ``step``.
+
+    ab is warped premultiplied by presence, so the zeros outside the patches never bleed
+    into the carried colour; a pixel keeps a hint when at least ``KEEP_PRESENCE`` of its
+    source was a hint and the flow check passed.
+    """
+    both = np.concatenate([ab * presence[..., None], presence[..., None]], axis=-1)
+    pulled = step.pull(both)
+    weight = pulled[..., 2] * step.valid
+    keep = weight >= KEEP_PRESENCE
+    new_presence = keep.astype(np.float32)
+    new_ab = np.where(keep[..., None], pulled[..., :2] / np.maximum(weight, 1e-6)[..., None], 0.0)
+    return new_ab.astype(np.float32), new_presence
+
+
+def carry_hints(
+    grays: Sequence[np.ndarray],
+    keyframe: int,
+    ab: np.ndarray,
+    presence: np.ndarray,
+    *,
+    flow: FlowField | None = None,
+    steps: dict[tuple[int, int], Step] | None = None,
+    first: int = 0,
+) -> np.ndarray:
+    """Spread the hint map of frame ``keyframe`` through all ``grays`` (one shot).
+
+    ``grays``: the shot's frames as grey (uint8, or floats in [0, 1]), all the size of the
+    hint map. ``ab``: (H, W, 2) hint a*, b* (any scale: carried unchanged); ``presence``:
+    (H, W), 1 where the restorer placed a hint. Returns (T, H, W, 3) float32 maps of
+    (a, b, confidence): confidence = presence · exp(-|t - keyframe| / 16), 0 where the hint
+    did not survive the flow. ``steps`` caches ``Step``s by (source, target) frame number
+    (``grays[0]`` being frame ``first``), so several keyframes of one shot, and successive
+    windows, share the flow.
+    """
+    count = len(grays)
+    if not 0 <= keyframe < count:
+        raise ValueError(f"keyframe {keyframe} is outside the {count} frames given")
+    ab = np.asarray(ab, dtype=np.float32)
+    presence = (np.asarray(presence) > 0).astype(np.float32)
+    if ab.shape[:2] != presence.shape or ab.shape[2:] != (2,):
+        raise ValueError(f"ab must be (H, W, 2) and presence (H, W): {ab.shape}, {presence.shape}")
+    flow = flow or FlowField()
+    steps = {} if steps is None else steps
+    grey = [to_gray8(g) for g in grays]
+    out = np.zeros((count, *presence.shape, 3), dtype=np.float32)
+    out[keyframe, ..., :2] = ab * presence[..., None]
+    out[keyframe, ..., 2] = presence
+    for direction in (1, -1):
+        cur_ab, cur_p = ab, presence
+        t = keyframe + direction
+        while 0 <= t < count and cur_p.any():
+            key = (first + t - direction, first + t)
+            if key not in steps:
+                steps[key] = flow.step(grey[t - direction], grey[t])
+            cur_ab, cur_p = carry_step(cur_ab, cur_p, steps[key])
+            out[t, ..., :2] = cur_ab
+            out[t, ..., 2] = cur_p * confidence_at(t - keyframe)
+            t += direction
+    return out
+
+
+def merge_nearest(maps: Sequence[np.ndarray]) -> np.ndarray:
+    """Combine several carried hint maps (each (..., 3)): per pixel the most confident wins
+    (with decay that is the nearest keyframe; the restorer's own points win on their frame)."""
+    if not maps:
+        raise ValueError("no hint maps to merge")
+    stack = np.stack(maps)
+    best = np.argmax(stack[..., 2], axis=0)
+    return np.take_along_axis(stack, best[None, ..., None], axis=0)[0]
+
+
+# ---------------------------------------------------------------------------------------
+# The flow baseline
+
+
+class FlowCarry:
+    """Warp a keyframe's a*b* frame to frame through a shot (the DIS flow baseline).
+
+    ``reset(gray, ab)`` at the keyframe (and at every cut), then ``push(gray)`` for each
+    following frame returns its carried (H, W, 2) a*b*. Every pixel takes the colour it is
+    warped from (no check: a baseline the guided model must beat, not a hint source).
+    """
+
+    def __init__(self, *, flow: FlowField | None = None) -> None:
+        self._flow = flow or FlowField()
+        self._gray: np.ndarray | None = None
+        self._ab: np.ndarray | None = None
+        self.steps = 0
+
+    def reset(self, gray: np.ndarray, ab: np.ndarray) -> None:
+        """Start again from this frame's grey and its true (or chosen) a*b* (H, W, 2)."""
+        ab = np.asarray(ab, dtype=np.float32)
+        gray = to_gray8(gray)
+        if ab.shape != (*gray.shape, 2):
+            raise ValueError(f"ab must be {(*gray.shape, 2)}, got {ab.shape}")
+        self._gray, self._ab = gray, ab
+        self.steps = 0
+
+    def push(self, gray: np.ndarray) -> np.ndarray:
+        """The a*b* carried onto the next frame (its grey given)."""
+        if self._gray is None or self._ab is None:
+            raise RuntimeError("FlowCarry.push before reset: give it a keyframe first")
+        gray = to_gray8(gray)
+        step = self._flow.step(self._gray, gray, check=False)
+        self._ab = step.pull(self._ab)
+        self._gray = gray
+        self.steps += 1
+        return self._ab
