@@ -1,7 +1,8 @@
 """Processing settings shared by the CLI and the GUI, saved as TOML in the user's config dir.
 
-Only what changes the pictures lives here (clip length, overlap, padding, device,
-precision, model, export defaults). Window geometry and recent files are the GUI's own.
+Only what changes the pictures lives here (the fields of ``ColorizeOptions`` a user sets,
+with its defaults and its checks) plus the export defaults. Window geometry and recent
+files are the GUI's own. Importing this module loads neither torch, PyAV nor OpenCV.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from typing import Any
 
 import tomli_w
 
+from flowchroma_core.colour.ycbcr import Matrix
 from flowchroma_core.errors import FlowChromaError
 from flowchroma_core.fileio import atomic_path, config_dir
-from flowchroma_core.model.device import DEVICE_NAMES, PRECISIONS
-from flowchroma_core.pipeline.framing import PAD_MODES
+from flowchroma_core.pipeline.options import SETTING_FIELDS, ColorizeOptions, option_problems
 
 logger = logging.getLogger(__name__)
+
+_DEFAULT = ColorizeOptions()
+LEGACY_NAMES = {"clip_length": "window_frames", "scene_cut_threshold": "cut_threshold"}
+"""Names older settings files used, read as the new ones."""
 
 
 class SettingsError(FlowChromaError):
@@ -31,38 +36,41 @@ class SettingsError(FlowChromaError):
 class Settings:
     """What a colorization run needs besides its input and output."""
 
-    clip_length: int = 16
-    overlap: int = 0
-    padding: str = "white"
-    device: str = "auto"
-    precision: str = "fp32"
-    model: str = ""  # empty: the shipped default model
-    scene_cut_threshold: float = 0.35  # 0 disables cut detection
+    window_frames: int = _DEFAULT.window_frames
+    overlap: int = _DEFAULT.overlap
+    padding: str = _DEFAULT.padding
+    cut_threshold: float = _DEFAULT.cut_threshold
+    device: str = _DEFAULT.device
+    precision: str = _DEFAULT.precision
+    model: str = _DEFAULT.model  # empty: the shipped default model
+    vividness: float | None = _DEFAULT.vividness  # None: the model's default
     export_folder: str = ""
     export_codec: str = "ffv1"
 
     def problems(self) -> list[str]:
         """Each invalid field with the reason; empty when valid."""
-        out = []
-        if not 1 <= self.clip_length <= 256:
-            out.append("clip_length: must be between 1 and 256 frames")
-        if not 0 <= self.overlap < self.clip_length:
-            out.append("overlap: must be at least 0 and less than clip_length")
-        if self.padding not in PAD_MODES:
-            out.append(f"padding: must be one of {', '.join(PAD_MODES)}")
-        if self.device.split(":")[0] not in DEVICE_NAMES:
-            out.append(f"device: must be one of {', '.join(DEVICE_NAMES)} (or cuda:N)")
-        if self.precision not in PRECISIONS:
-            out.append(f"precision: must be one of {', '.join(PRECISIONS)}")
-        if self.precision != "fp32" and self.device == "cpu":
-            out.append("precision: fp16 and bf16 need a CUDA device")
+        out = option_problems({name: getattr(self, name) for name in SETTING_FIELDS})
         if self.model and not Path(self.model).expanduser().is_file():
             out.append(f"model: {self.model} does not exist")
-        if not 0.0 <= self.scene_cut_threshold <= 1.0:
-            out.append("scene_cut_threshold: must be between 0 and 1")
         if self.export_folder and not Path(self.export_folder).expanduser().is_dir():
             out.append(f"export_folder: {self.export_folder} is not a folder")
         return out
+
+    def colorize_options(self, *, matrix: Matrix = "bt709") -> ColorizeOptions:
+        """The options these settings select, for a source with luma ``matrix``."""
+        values = {name: getattr(self, name) for name in SETTING_FIELDS}
+        if values["model"]:
+            values["model"] = str(Path(values["model"]).expanduser())
+        return ColorizeOptions(**values, matrix=matrix)
+
+    # Older names, for readers not yet moved to the options' names.
+    @property
+    def clip_length(self) -> int:
+        return self.window_frames
+
+    @property
+    def scene_cut_threshold(self) -> float:
+        return self.cut_threshold
 
     def validated(self) -> Settings:
         """Self, or a SettingsError naming every invalid field."""
@@ -89,6 +97,7 @@ def load_settings(path: Path | None = None) -> Settings:
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise SettingsError(f"{path}: cannot read settings ({e})") from e
     known = {f.name: f for f in fields(Settings)}
+    data = {LEGACY_NAMES.get(name, name): value for name, value in data.items()}
     unknown = sorted(set(data) - set(known))
     if unknown:
         logger.warning("%s: ignoring unknown settings %s", path, ", ".join(unknown))
@@ -97,6 +106,8 @@ def load_settings(path: Path | None = None) -> Settings:
         if name not in known:
             continue
         default = getattr(Settings(), name)
+        if name == "vividness":  # the one optional field: absent from the file when unset
+            default = 1.0
         if isinstance(default, float) and isinstance(value, int):
             value = float(value)
         if type(value) is not type(default):
@@ -114,5 +125,6 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     path = path or settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        tmp.write_text(tomli_w.dumps(dataclasses.asdict(settings)), encoding="utf-8")
+        values = {k: v for k, v in dataclasses.asdict(settings).items() if v is not None}
+        tmp.write_text(tomli_w.dumps(values), encoding="utf-8")
     return path

@@ -23,6 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from flowchroma_core.model.names import DEVICE_NAMES, PRECISIONS
+from flowchroma_core.pipeline.options import PAD_MODES
+
 if TYPE_CHECKING:
     from flowchroma_core.settings import Settings
     from flowchroma_gui.jobs import CoreReady
@@ -68,10 +71,10 @@ class ProcessingForm(QWidget):
         self.overlap.setRange(0, 4096)
         self.overlap.setSuffix(" frames")
         self.overlap.setToolTip("Frames shared and cross-faded by neighbouring clips")
-        self.padding = _combo(core.pad_modes, PADDING_LABELS, self)
+        self.padding = _combo(PAD_MODES, PADDING_LABELS, self)
         self.padding.setToolTip("How the picture is padded to the model's aspect ratio")
-        self.device = _combo(core.devices, DEVICE_LABELS, self)
-        self.precision = _combo(core.precisions, PRECISION_LABELS, self)
+        self.device = _combo(DEVICE_NAMES, DEVICE_LABELS, self)
+        self.precision = _combo(PRECISIONS, PRECISION_LABELS, self)
         self.model = QLineEdit(self)
         self.model.setPlaceholderText("the shipped default model")
         self.model.setToolTip("A .safetensors model file; empty for the shipped default")
@@ -111,9 +114,9 @@ class ProcessingForm(QWidget):
         )  # fmt: skip
         for w in widgets:
             w.blockSignals(True)
-        self.clip_length.setValue(settings.clip_length)
+        self.clip_length.setValue(settings.window_frames)
         self.overlap.setValue(settings.overlap)
-        self.cut_threshold.setValue(settings.scene_cut_threshold)
+        self.cut_threshold.setValue(settings.cut_threshold)
         _select(self.padding, settings.padding)
         _select(self.device, settings.device)
         _select(self.precision, settings.precision)
@@ -125,13 +128,13 @@ class ProcessingForm(QWidget):
     def settings(self, base: Settings) -> Settings:
         """``base`` with the form's values."""
         return base.replace(
-            clip_length=self.clip_length.value(),
+            window_frames=self.clip_length.value(),
             overlap=self.overlap.value(),
             padding=self.padding.currentData(),
             device=self.device.currentData(),
             precision=self.precision.currentData(),
             model=self.model.text().strip(),
-            scene_cut_threshold=round(self.cut_threshold.value(), 4),
+            cut_threshold=round(self.cut_threshold.value(), 4),
         )
 
     def _browse_model(self) -> None:

@@ -5,18 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Literal, get_args
 
 import torch
 
 from flowchroma_core.errors import DeviceError
+from flowchroma_core.model.names import DEVICE_NAMES, PRECISIONS, Precision
 
 logger = logging.getLogger(__name__)
-
-DeviceName = Literal["auto", "cuda", "cpu"]
-Precision = Literal["fp32", "fp16", "bf16"]
-DEVICE_NAMES: tuple[str, ...] = get_args(DeviceName)
-PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 _AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 

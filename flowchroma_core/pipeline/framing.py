@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from flowchroma_core.pipeline.options import PAD_MODES, PadMode
+
 logger = logging.getLogger(__name__)
 
-PadMode = Literal["white", "black", "edge"]
-PAD_MODES: tuple[str, ...] = get_args(PadMode)
 RestoreMode = Literal["bilinear", "bicubic"]
 RESTORE_MODES: tuple[str, ...] = get_args(RestoreMode)
 
