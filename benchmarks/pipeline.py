@@ -26,19 +26,20 @@ DEFAULT_INPUT = REPO.parent / "shared" / "data" / "bw" / "chaplin.mp4"
 def run_once(args: argparse.Namespace) -> dict:
     import torch
 
-    from flowchroma_core.pipeline.export import colorize_file, load_colorizer
-    from flowchroma_core.settings import Settings
+    from flowchroma_core.model.session import ModelSession
+    from flowchroma_core.pipeline.export import colorize_file
+    from flowchroma_core.pipeline.options import ColorizeOptions
 
-    settings = Settings(device=args.device, precision=args.precision)
-    colorizer = load_colorizer(settings)
+    options = ColorizeOptions(device=args.device, precision=args.precision)
+    session = ModelSession.load(options.model, device=options.device, precision=options.precision)
     with tempfile.TemporaryDirectory() as tmp:
         result = colorize_file(
             Path(args.input),
             Path(tmp) / f"out.{args.ext}",
-            settings=settings,
+            options=options,
+            session=session,
             codec=args.codec,
             stop=args.frames,
-            colorizer=colorizer,
         )
     peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
     return {

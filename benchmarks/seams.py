@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from flowchroma_core.pipeline.export import load_colorizer
-from flowchroma_core.settings import Settings
+from flowchroma_core.model.session import ModelSession
+from flowchroma_core.pipeline.colorizer import Colorizer
+from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.video.reader import open_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,13 +27,17 @@ DEFAULT_INPUT = (
 
 
 def measure(args: argparse.Namespace, *, carry: bool, overlap: int) -> tuple[float, float, int]:
-    settings = Settings(
-        clip_length=args.clip_length, overlap=overlap, model=args.model or "", scene_cut_threshold=0
+    options = ColorizeOptions(
+        window_frames=args.clip_length,
+        overlap=overlap if carry else 0,
+        model=args.model or "",
+        cut_threshold=0,
+        carry_state=carry,
     )
-    colorizer = load_colorizer(settings)
-    colorizer.carry_state = carry
+    colorizer = Colorizer(ModelSession.load(options.model, device=options.device))
     with open_video(Path(args.input)) as reader:
-        abs_ = np.stack([f.ab for f in colorizer.colorize(reader.frames(0, args.frames))]) * 128.0
+        run = colorizer.run(reader.frames(0, args.frames), options)
+        abs_ = np.stack([f.ab for f in run]) * 128.0
     step = args.clip_length - (overlap if carry else 0)
     starts = set(range(step, args.frames, step))
     # a boundary is where one clip hands over to the next: both ends of a cross-fade

@@ -56,9 +56,6 @@ class CoreReady:
     settings_problem: str  # why the saved settings were not usable; empty when they were
     settings_file: str
     codecs: tuple[CodecChoice, ...]
-    pad_modes: tuple[str, ...]
-    devices: tuple[str, ...]
-    precisions: tuple[str, ...]
     device_text: str  # the device the settings select, e.g. "CPU (2 threads)"
 
 
@@ -68,13 +65,7 @@ def warm_up(ctx: JobContext) -> CoreReady:
     import flowchroma_core.pipeline.export
     import flowchroma_core.pipeline.shots  # noqa: F401
     from flowchroma_core.errors import FlowChromaError
-    from flowchroma_core.model.device import (
-        DEVICE_NAMES,
-        PRECISIONS,
-        describe_device,
-        select_device,
-    )
-    from flowchroma_core.pipeline.framing import PAD_MODES
+    from flowchroma_core.model.device import describe_device, select_device
     from flowchroma_core.settings import Settings, SettingsError, load_settings, settings_path
     from flowchroma_core.video.writer import CODECS
 
@@ -99,9 +90,6 @@ def warm_up(ctx: JobContext) -> CoreReady:
         settings_problem=problem,
         settings_file=str(settings_path()),
         codecs=codecs,
-        pad_modes=tuple(PAD_MODES),
-        devices=tuple(DEVICE_NAMES),
-        precisions=tuple(PRECISIONS),
         device_text=device_text,
     )
 
@@ -153,7 +141,7 @@ def _small(gray: np.ndarray) -> np.ndarray:
 
 def scan_film(ctx: JobContext, path: str, shots: ShotMap) -> Iterator[ScanProgress]:
     """Decode the film once: detect cuts as an export would, and make thumbnails."""
-    from flowchroma_core.pipeline.shots import CutDetector, thumbnail
+    from flowchroma_core.pipeline.shots import CutDetector
     from flowchroma_core.video.reader import open_video
 
     detector = CutDetector(threshold=shots.threshold) if shots.threshold > 0 else None
@@ -161,28 +149,29 @@ def scan_film(ctx: JobContext, path: str, shots: ShotMap) -> Iterator[ScanProgre
         with open_video(path) as reader:
             total = len(reader)
             step = thumbnail_step(total)
-            indexes: list[int] = []  # detector position -> frame index (damaged frames skip)
+            decoded = 0
             thumbs: list[tuple[int, np.ndarray]] = []
             last = time.monotonic()
             for frame in reader.frames():
                 ctx.check()
                 gray = frame.gray()
-                indexes.append(frame.index)
+                decoded += 1
                 if detector is not None:
-                    cut = detector.push(thumbnail(gray))
+                    # labelled by frame index: damaged frames are skipped, not counted
+                    cut = detector.push(gray, frame.index)
                     if cut is not None:
-                        shots.add_cut(indexes[cut])
+                        shots.add_cut(cut)
                     shots.advance(frame.index)
                 if frame.index % step == 0:
                     thumbs.append((frame.index, _small(gray)))
                 now = time.monotonic()
                 if now - last > 0.25:
                     last = now
-                    yield ScanProgress(len(indexes), total, shots.cuts(), tuple(thumbs))
+                    yield ScanProgress(decoded, total, shots.cuts(), tuple(thumbs))
                     thumbs = []
         shots.finish()
         logger.info("%s: %d shot cut(s) %s", Path(path).name, len(shots.cuts()), shots.cuts()[:20])
-        yield ScanProgress(len(indexes), total, shots.cuts(), tuple(thumbs), finished=True)
+        yield ScanProgress(decoded, total, shots.cuts(), tuple(thumbs), finished=True)
     except Exception as e:
         if ctx.cancelled or isinstance(e, Cancelled):
             shots.stop()  # the film is being closed: the preview gives up too
@@ -281,10 +270,10 @@ class ExportDone:
 
 
 def export_film(ctx: JobContext, request: ExportRequest, host: ModelHost) -> ExportDone:
-    """Colorize the range into the destination with ``colorize_file``; progress via ctx."""
-    from flowchroma_core.pipeline.colorizer import CancelToken
-    from flowchroma_core.pipeline.export import check_export, colorize_file
-    from flowchroma_core.video.reader import luma_matrix, open_video
+    """Colorize the range into the destination with ``colorize_file``; progress via ctx,
+    which is also the export's cancel token."""
+    from flowchroma_core.pipeline.export import Progress, check_export, colorize_file
+    from flowchroma_core.video.reader import open_video
 
     total = request.stop - request.start
     ctx.report(ExportProgress(0, total, 0.0, None, "checking"))
@@ -294,29 +283,28 @@ def export_film(ctx: JobContext, request: ExportRequest, host: ModelHost) -> Exp
     check_export(info, destination, codec=request.codec, start=request.start, stop=request.stop)
     ctx.check()
     ctx.report(ExportProgress(0, total, 0.0, None, "loading the model"))
-    colorizer = host.colorizer(request.settings, matrix=luma_matrix(info))
-    token = CancelToken()
-    ctx.on_cancel(token.cancel)
+    options = request.settings.validated().colorize_options()
+    session = host.session(options)
     ctx.check()
     ctx.report(ExportProgress(0, total, 0.0, None, "colorizing"))
     last = [0.0]
 
-    def progress(p: object) -> None:
+    def progress(p: Progress) -> None:
         now = time.monotonic()
-        if now - last[0] >= 0.1 or p.done == p.total:  # type: ignore[attr-defined]
+        if now - last[0] >= 0.1 or p.done == p.total:
             last[0] = now
-            ctx.report(ExportProgress(p.done, p.total, p.fps, p.eta, "colorizing"))  # type: ignore[attr-defined]
+            ctx.report(ExportProgress(p.done, p.total, p.fps, p.eta, "colorizing"))
 
     result = colorize_file(
         source,
         destination,
-        settings=request.settings,
+        options=options,
+        session=session,
         codec=request.codec,
         start=request.start,
         stop=request.stop,
-        colorizer=colorizer,
         on_progress=progress,
-        cancel=token,
+        cancel=ctx,
     )
     return ExportDone(
         output=str(result.output),

@@ -1,10 +1,8 @@
-"""The one object that owns the model and the device; no Qt here.
+"""The GUI's one ``ModelSession``, shared by the preview thread and the export worker; no Qt.
 
-The preview thread and the export worker both ask it for a ``Colorizer``: the network is
-loaded once per (model file, device), in whichever worker thread asks first, and shared;
-each caller gets its own ``Colorizer`` (the per-run state: clip length, padding, matrix,
-cuts) around it. torch is imported here lazily, so that importing this module on the GUI
-thread costs nothing and never touches torch.
+The network is loaded once per (model file, device), in whichever worker thread asks
+first; a change of precision reuses it. torch is imported lazily, inside ``session``, so
+that importing this module on the GUI thread costs nothing and never touches torch.
 """
 
 from __future__ import annotations
@@ -16,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from flowchroma_core.pipeline.colorizer import Colorizer
-    from flowchroma_core.settings import Settings
+    from flowchroma_core.model.session import ModelSession
+    from flowchroma_core.pipeline.options import ColorizeOptions
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +28,10 @@ class HostStatus:
     model: str
 
 
-def describe_model(settings: Settings) -> str:
-    """A short name for the model the settings select (no torch needed)."""
-    if settings.model:
-        return Path(settings.model).name
+def describe_model(model: str) -> str:
+    """A short name for a model file setting (empty: the shipped default)."""
+    if model:
+        return Path(model).name
     from flowchroma_core.model.files import default_model_path  # worker thread only
 
     path = default_model_path()
@@ -41,55 +39,39 @@ def describe_model(settings: Settings) -> str:
 
 
 class ModelHost:
-    """Loads the network lazily and hands out colorizers that share it; thread-safe."""
+    """Holds the loaded ``ModelSession`` and reloads it when the options name another
+    model or device; thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._key: tuple[str, str] | None = None
-        self._model: object | None = None
-        self._device: object | None = None
+        self._session: ModelSession | None = None
         self.status = HostStatus(device="not loaded yet", model="not loaded yet")
 
-    def is_loaded_for(self, settings: Settings) -> bool:
+    def is_loaded_for(self, options: ColorizeOptions) -> bool:
         with self._lock:
-            return self._key == (settings.model, settings.device)
+            return self._key == (options.model, options.device)
 
-    def colorizer(
-        self, settings: Settings, *, matrix: str = "bt709", detect_cuts: bool = True
-    ) -> Colorizer:
-        """A Colorizer with the settings' processing options around the shared network.
+    def session(self, options: ColorizeOptions) -> ModelSession:
+        """The session for ``options`` (loaded now if the model or device changed)."""
+        from flowchroma_core.model.session import ModelSession
 
-        ``detect_cuts=False`` leaves cut detection to the caller (the preview takes the
-        cuts of the whole film from the background scan instead).
-        """
-        from flowchroma_core.model.device import describe_device
-        from flowchroma_core.pipeline.colorizer import Colorizer
-        from flowchroma_core.pipeline.export import load_colorizer
-
-        settings.validated()
-        key = (settings.model, settings.device)
+        key = (options.model, options.device)
         with self._lock:
-            if self._key != key:
-                self._model = self._device = self._key = None
-                loaded = load_colorizer(settings)  # validates, selects the device, loads
-                self._model, self._device, self._key = loaded.model, loaded.device, key
+            if self._key != key or self._session is None:
+                self._session = self._key = None
+                self._session = ModelSession.load(
+                    options.model, device=options.device, precision=options.precision
+                )
+                self._key = key
                 self.status = HostStatus(
-                    device=describe_device(loaded.device), model=describe_model(settings)
+                    device=self._session.describe_device(), model=describe_model(options.model)
                 )
                 logger.info("model host: %s on %s", self.status.model, self.status.device)
-            model, device = self._model, self._device
-        return Colorizer(
-            model,  # type: ignore[arg-type]
-            device=device,  # type: ignore[arg-type]
-            precision=settings.precision,
-            padding=settings.padding,
-            clip_length=settings.clip_length,
-            overlap=settings.overlap,
-            cut_threshold=settings.scene_cut_threshold if detect_cuts else 0.0,
-            matrix=matrix,  # type: ignore[arg-type]
-        )
+            session = self._session
+        return session.with_precision(options.precision)
 
     def release(self) -> None:
         """Drop the network (it is loaded again on the next request)."""
         with self._lock:
-            self._model = self._device = self._key = None
+            self._session = self._key = None

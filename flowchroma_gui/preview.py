@@ -12,8 +12,9 @@ A stream that produced frames up to ``f`` is kept: a later request in the same s
 after where it stopped, continues it instead of starting over (stepping and playing
 forward cost one clip at a time). Every frame that comes out is converted to 8-bit RGB for
 display and cached (``PreviewCache``, bounded by bytes, least recently used first out),
-keyed by everything that decides its colours (``PreviewKey``), so changing the settings or
-the range never shows a stale picture.
+keyed by everything that decides its colours (``PreviewKey``: the film, the shot, the
+range and the ``ColorizeOptions``), so changing the settings or the range never shows a
+stale picture.
 
 Everything here runs on the preview thread except the cache and the key maths, which the
 GUI thread uses too; torch and PyAV are only imported inside the functions that the
@@ -37,7 +38,8 @@ from flowchroma_core.errors import Cancelled, FlowChromaError
 from flowchroma_gui.model_host import HostStatus, ModelHost
 
 if TYPE_CHECKING:
-    from flowchroma_core.pipeline.colorizer import ColorFrame
+    from flowchroma_core.pipeline.colorizer import ColorFrame, ColorizeRun
+    from flowchroma_core.pipeline.options import ColorizeOptions
     from flowchroma_core.settings import Settings
     from flowchroma_core.video.reader import Frame, VideoReader
     from flowchroma_gui.qthreading import JobContext
@@ -70,19 +72,6 @@ def color_display(
 # Keys
 
 
-def processing_token(settings: Settings) -> tuple[Any, ...]:
-    """The settings that change the colours (the export folder and codec do not)."""
-    return (
-        settings.clip_length,
-        settings.overlap,
-        settings.padding,
-        settings.device,
-        settings.precision,
-        settings.model,
-        settings.scene_cut_threshold,
-    )
-
-
 @dataclass(frozen=True)
 class PreviewKey:
     """Everything that decides a previewed frame's colours."""
@@ -91,7 +80,7 @@ class PreviewKey:
     frame: int
     shot_start: int
     range_stop: int
-    settings: tuple[Any, ...]
+    options: ColorizeOptions  # matrix left at its default: the film decides it
 
 
 def preview_key(
@@ -114,7 +103,7 @@ def preview_key(
         start, stop = 0, frame_count
     i = bisect.bisect_right(cuts, frame) - 1
     shot = cuts[i] if i >= 0 else 0
-    return PreviewKey(film, frame, max(shot, start), stop, processing_token(settings))
+    return PreviewKey(film, frame, max(shot, start), stop, settings.colorize_options())
 
 
 # ---------------------------------------------------------------------------------------
@@ -290,7 +279,7 @@ class _Stream:
     """A colorization in progress through one shot, paused between requests."""
 
     signature: tuple[Any, ...]
-    frames: Iterator[ColorFrame]
+    frames: ColorizeRun | Iterator[ColorFrame]
     source: Iterator[Frame]
     next_index: int
     ctx: JobContext | None = None
@@ -330,11 +319,11 @@ class PreviewEngine:
             yield PreviewReady(key)
             return
         reader = self._open(request.path)
-        signature = (request.path, key.shot_start, key.range_stop, key.settings)
+        signature = (request.path, key.shot_start, key.range_stop, key.options)
         stream = self._stream
         if stream is None or stream.signature != signature or stream.next_index > f:
             self.close_stream()
-            if not self.host.is_loaded_for(request.settings):
+            if not self.host.is_loaded_for(key.options):
                 yield PreviewActivity("loading the model")
             stream = self._start(reader, request, key, signature)
             yield PreviewHost(self.host.status)
@@ -358,7 +347,7 @@ class PreviewEngine:
                 self.close_stream()  # a half-run clip cannot be resumed
                 raise
             stream.next_index = out.index + 1
-            done = PreviewKey(key.film, out.index, key.shot_start, key.range_stop, key.settings)
+            done = PreviewKey(key.film, out.index, key.shot_start, key.range_stop, key.options)
             self.cache.put(done, color_display(out, **info))
             yield PreviewCached(done)
             if out.index >= f:
@@ -381,11 +370,14 @@ class PreviewEngine:
         key: PreviewKey,
         signature: tuple[Any, ...],
     ) -> _Stream:
+        from flowchroma_core.pipeline.colorizer import Colorizer
         from flowchroma_core.video.reader import luma_matrix
 
         info = reader.info
         matrix = luma_matrix(info)
-        colorizer = self.host.colorizer(request.settings, matrix=matrix, detect_cuts=False)
+        # the shot map's cuts end the source early: the run itself detects none
+        options = key.options.replace(matrix=matrix, cut_threshold=0.0)
+        colorizer = Colorizer(self.host.session(options))
         stream = _Stream(
             signature=signature,
             frames=iter(()),
@@ -394,7 +386,7 @@ class PreviewEngine:
             info={"bit_depth": info.bit_depth, "color_range": info.color_range, "matrix": matrix},
         )
         stream.source = self._shot_frames(reader, request.shots, key, stream)
-        stream.frames = colorizer.colorize(stream.source)
+        stream.frames = colorizer.run(stream.source, options)
         self._stream = stream
         logger.debug("preview stream from frame %d to %d", key.shot_start, key.range_stop)
         return stream

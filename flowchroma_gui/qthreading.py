@@ -28,7 +28,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
-from flowchroma_core.errors import Cancelled
+from flowchroma_core.errors import Cancelled, CancelToken
 from flowchroma_gui.notifications import notification_manager
 
 logger = logging.getLogger(__name__)
@@ -43,52 +43,17 @@ def live_workers() -> list[object]:
         return list(_live)
 
 
-class JobContext:
-    """Handed to every job: cooperative cancel (duck-types the core's CancelToken) and progress."""
+class JobContext(CancelToken):
+    """Handed to every job: the core's cancel protocol (it is a ``CancelToken``, so jobs
+    pass it straight to the core) plus progress reports to the GUI."""
 
     def __init__(self, report: Callable[[object], None] | None = None) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self._callbacks: list[Callable[[], None]] = []
+        super().__init__()
         self._report = report
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def cancel(self) -> None:
-        """Ask the job to stop; callbacks registered with ``on_cancel`` run now."""
-        with self._lock:
-            if self._event.is_set():
-                return
-            self._event.set()
-            callbacks = list(self._callbacks)
-        for callback in callbacks:
-            try:
-                callback()
-            except Exception:
-                logger.exception("a cancel callback failed")
-
-    def on_cancel(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` when the job is cancelled (at once if it already is)."""
-        with self._lock:
-            if not self._event.is_set():
-                self._callbacks.append(callback)
-                return
-        callback()
-
-    def check(self) -> None:
-        """Raise ``Cancelled`` if the job has been cancelled."""
-        if self._event.is_set():
-            raise Cancelled()
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``, waking early on cancel; True if cancelled."""
-        return self._event.wait(seconds)
 
     def report(self, value: object) -> None:
         """Send a progress value to the GUI now (for jobs that are not generators)."""
-        if self._report is not None and not self._event.is_set():
+        if self._report is not None and not self.cancelled:
             self._report(value)
 
 

@@ -1,2 +1,2 @@
-"""From a film to colorized frames: framing, shot cuts (shots), sliding windows, the
-colorizer, and export."""
+"""From a film to colorized frames: the options of a run (options), framing, shot cuts
+(shots), the sliding-window walk (windows), the stateless colorizer, and export."""

@@ -1,22 +1,25 @@
-"""Sliding-window colorization of a stream of frames, with memory bounded by one clip.
+"""Sliding-window colorization of a stream of frames, with memory bounded by one window.
 
-The ``Colorizer`` owns the model and its device. It reads source frames as they come,
-detects shot cuts on the way, runs clips of ``clip_length`` frames through the model with
-the LSTM state carried from clip to clip inside a shot (reset at cuts), cross-fades a*b*
-over the frames neighbouring clips share, and yields for every frame the source's own
-luma untouched plus full-resolution chroma computed from the predicted a*b*.
+``Colorizer(session).run(frames, options, cancel)`` reads source frames as they come,
+detects shot cuts on the way (``shots``), walks windows of ``options.window_frames``
+frames (``windows.walk_windows``) through the model with the temporal state carried from
+window to window inside a shot (reset at cuts), cross-fades a*b* over the frames
+neighbouring windows share, and yields for every frame the source's own luma untouched
+plus full-resolution chroma computed from the predicted a*b*.
+
+A colorizer keeps nothing between runs: everything a run learns (cuts, time in the model,
+the pass length after a GPU out-of-memory) is in that run's ``RunReport``.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -24,42 +27,25 @@ from torch import Tensor
 
 from flowchroma_core.colour import lab
 from flowchroma_core.colour.ycbcr import LUMA_COEFFICIENTS, Matrix
-from flowchroma_core.errors import Cancelled
-from flowchroma_core.model.device import autocast, check_precision
-from flowchroma_core.model.network import FlowChroma, LSTMState
+from flowchroma_core.errors import CancelToken
+from flowchroma_core.model.device import autocast
+from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.framing import Placement, letterbox
-from flowchroma_core.pipeline.shots import CutDetector, thumbnail
-from flowchroma_core.pipeline.windows import Window, fade_weights, next_start, plan_window
+from flowchroma_core.pipeline.options import ColorizeOptions, OptionsError
+from flowchroma_core.pipeline.shots import CutDetector
+from flowchroma_core.pipeline.windows import Window, fade_weights, walk_windows
 
 logger = logging.getLogger(__name__)
 
 
 class SourceFrame(Protocol):
-    """What the colorizer needs of a decoded frame (``video_reader.Frame`` has it)."""
+    """What the colorizer needs of a decoded frame (``video.reader.Frame`` has it)."""
 
     index: int
     time: Fraction
     luma: np.ndarray
 
     def gray(self) -> np.ndarray: ...
-
-
-class CancelToken:
-    """Set from any thread; the colorizer checks it between clips."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def check(self) -> None:
-        if self._event.is_set():
-            raise Cancelled()
 
 
 @dataclass(frozen=True)
@@ -76,100 +62,122 @@ class ColorFrame:
 
 
 @dataclass
+class RunReport:
+    """What one run found out, filled in as its frames come out."""
+
+    frames: int = 0
+    cuts: list[int] = field(default_factory=list)  # source frame indexes that start a shot
+    model_seconds: float = 0.0  # time inside the network, for benchmarks
+    sub_clip: int = 0  # frames per forward pass; below window_frames after GPU out-of-memory
+
+
+class ColorizeRun(Iterator[ColorFrame]):
+    """The colorized frames of one run, in order, with the run's ``report``."""
+
+    def __init__(self, frames: Iterator[ColorFrame], report: RunReport) -> None:
+        self._frames = frames
+        self.report = report
+
+    def __iter__(self) -> ColorizeRun:
+        return self
+
+    def __next__(self) -> ColorFrame:
+        return next(self._frames)
+
+    def close(self) -> None:
+        """Stop early (releases the source iterator's ``finally`` blocks)."""
+        close = getattr(self._frames, "close", None)
+        if close is not None:
+            close()
+
+
+@dataclass
 class _Pending:
     frame: SourceFrame
     l: Tensor  # (1, h, w) model input, L scaled to [-1, 1], letterboxed
+    placement: Placement
     shot_start: bool = False
     features: Tensor | None = None
 
 
 class Colorizer:
-    """Turns source frames into colorized frames; see the module docstring."""
+    """Turns source frames into colorized frames with one ``ModelSession``; stateless."""
 
-    def __init__(
+    def __init__(self, session: ModelSession) -> None:
+        self.session = session
+
+    def run(
         self,
-        model: FlowChroma,
-        *,
-        device: torch.device,
-        precision: str = "fp32",
-        padding: str = "white",
-        clip_length: int = 16,
-        overlap: int = 0,
-        cut_threshold: float = 0.35,
-        matrix: Matrix = "bt709",
-        carry_state: bool = True,
-    ) -> None:
-        """``carry_state=False`` restarts the LSTM at every clip (no overlap): the naive
-        baseline the seam and per-frame measurements compare against."""
-        if not 0 <= overlap < clip_length:
-            raise ValueError(f"overlap must be in 0..{clip_length - 1}, got {overlap}")
-        self.model = model.to(device).eval()
-        self.device = device
-        self.precision = check_precision(precision, device)
-        self.padding = padding
-        self.clip_length = clip_length
-        self.overlap = overlap
-        self.cut_threshold = cut_threshold
-        self.matrix = matrix
-        self.carry_state = carry_state
-        self.sub_clip = clip_length  # frames per forward pass; shrinks on GPU out-of-memory
-        self.model_seconds = 0.0  # time inside the network, for benchmarks
-        self.cuts: list[int] = []  # source frame indexes that start a shot
-        self._placement: Placement | None = None
+        frames: Iterable[SourceFrame],
+        options: ColorizeOptions,
+        cancel: CancelToken | None = None,
+    ) -> ColorizeRun:
+        """Colorize ``frames`` with ``options``; the first frame starts a shot."""
+        if options.precision != self.session.precision:
+            raise OptionsError(
+                f"options ask for {options.precision} but the model session runs "
+                f"{self.session.precision}; use session.with_precision"
+            )
+        report = RunReport(sub_clip=options.window_frames)
+        return ColorizeRun(_Run(self.session, options, report).frames(frames, cancel), report)
 
-    # ------------------------------------------------------------------ streaming
 
-    def colorize(
-        self, frames: Iterable[SourceFrame], *, cancel: CancelToken | None = None
+class _Run:
+    """The state of one run; lives as long as the run's generator."""
+
+    def __init__(self, session: ModelSession, options: ColorizeOptions, report: RunReport) -> None:
+        self.model = session.model
+        self.device = session.device
+        self.precision = session.precision
+        self.options = options
+        self.report = report
+
+    def frames(
+        self, frames: Iterable[SourceFrame], cancel: CancelToken | None
     ) -> Iterator[ColorFrame]:
-        """Yield colorized frames in order; the first frame starts a shot."""
+        options = self.options
         source = iter(frames)
         buffer: list[_Pending] = []  # buffer[0] is stream position `base`
         base = 0
-        detector = CutDetector(threshold=self.cut_threshold) if self.cut_threshold > 0 else None
+        detector = (
+            CutDetector(threshold=options.cut_threshold) if options.detects_cuts else None
+        )
         cut_positions: list[int] = []
         eof = False
-        start, reset = 0, True
-        state: LSTMState | None = None
-        tail: Tensor | None = None  # previous clip's a*b* over the shared frames
 
-        def fill(upto: int) -> None:
-            nonlocal eof
-            while not eof and base + len(buffer) < upto:
+        def shot_end(start: int) -> int:
+            """Read up to two frames past the window starting at ``start`` (cuts are
+            decided one frame late, and a cut right after the window decides whether the
+            next one carries state); where its shot ends."""
+            nonlocal eof, base
+            if cancel is not None:
+                cancel.check()
+            del buffer[: start - base]
+            base = start
+            while not eof and base + len(buffer) < start + options.window_frames + 2:
                 frame = next(source, None)
                 if frame is None:
                     eof = True
                     break
                 gray = frame.gray()
-                buffer.append(_Pending(frame, self._model_input(gray)))
-                if detector is not None and (cut := detector.push(thumbnail(gray))) is not None:
+                position = base + len(buffer)
+                buffer.append(_Pending(frame, *self._model_input(gray)))
+                if detector is not None and (cut := detector.push(gray, position)) is not None:
                     cut_positions.append(cut)
-
-        while True:
-            if cancel is not None:
-                cancel.check()
-            # cuts are decided one frame late, and a cut right after the clip decides
-            # whether the next clip carries state: read two frames past the clip.
-            fill(start + self.clip_length + 2)
             available = base + len(buffer)
-            if start >= available:
-                break
             later = [c for c in cut_positions if c > start]
-            limit = min(later[0] if later else available, available)
-            window = plan_window(
-                start,
-                reset=reset,
-                limit=limit,
-                clip_length=self.clip_length,
-                overlap=self.overlap if self.carry_state else 0,
-            )
+            return min(later[0] if later else available, available)
+
+        state: Any = None  # the model's temporal state: opaque here
+        tail: Tensor | None = None  # previous window's a*b* over the shared frames
+        for window in walk_windows(options, shot_end):
             items = buffer[window.start - base : window.stop - base]
             if window.reset:
                 state, tail = None, None
                 items[0].shot_start = True
                 if window.start > 0:
-                    self.cuts.append(items[0].frame.index)
-            if not self.carry_state:
+                    self.report.cuts.append(items[0].frame.index)
+            if not options.carry_state:
                 state = None
             ab, state = self._run_window(items, window, state)
             if window.fade:
@@ -179,33 +187,29 @@ class Colorizer:
                 ab = torch.cat([faded, ab[window.fade :]])
             tail = ab[window.carry_at :].clone() if window.carry_at is not None else None
             for offset, item in enumerate(items[: window.emit_stop - window.start]):
+                self.report.frames += 1
                 yield self._finish(item, ab[offset])
-            start, reset = next_start(window)
-            del buffer[: start - base]
-            base = start
 
     # ------------------------------------------------------------------ per frame
 
-    def _model_input(self, gray: np.ndarray) -> Tensor:
+    def _model_input(self, gray: np.ndarray) -> tuple[Tensor, Placement]:
         """Full-resolution grey (H, W) in [0, 1] -> letterboxed model input (1, h, w)."""
         cfg = self.model.config
         g = torch.from_numpy(np.ascontiguousarray(gray)).to(self.device, torch.float32)
         l = lab.normalize_l(lab.gray_to_lightness(g))[None]
-        fitted, placement = letterbox(
-            l, cfg.input_height, cfg.input_width, pad=self.padding, white=1.0, black=-1.0
+        return letterbox(
+            l, cfg.input_height, cfg.input_width, pad=self.options.padding, white=1.0, black=-1.0
         )
-        self._placement = placement
-        return fitted
 
     def _finish(self, item: _Pending, ab: Tensor) -> ColorFrame:
         """Model a*b* (2, h, w) + the source's own L* at full resolution -> chroma planes."""
-        placement = self._placement
-        assert placement is not None
+        placement = item.placement
+        matrix = self.options.matrix
         gray = torch.from_numpy(np.ascontiguousarray(item.frame.gray())).to(self.device)
         lightness = lab.gray_to_lightness(gray)[None]
         ab_full = lab.denormalize_ab(placement.restore(ab.float(), mode="bilinear"))
         rgb = lab.lab_to_rgb(torch.cat([lightness, ab_full]), clip=True)
-        cb, cr = limit_chroma(gray, *chroma_from_rgb(rgb, self.matrix), self.matrix)
+        cb, cr = limit_chroma(gray, *chroma_from_rgb(rgb, matrix), matrix)
         return ColorFrame(
             index=item.frame.index,
             time=item.frame.time,
@@ -218,57 +222,57 @@ class Colorizer:
 
     # ------------------------------------------------------------------ the network
 
-    def _run_window(
-        self, items: list[_Pending], window: Window, state: LSTMState | None
-    ) -> tuple[Tensor, LSTMState]:
-        """Run one clip; on CUDA out-of-memory split it into shorter sub-clips (exact)."""
+    def _run_window(self, items: list[_Pending], window: Window, state: Any) -> tuple[Tensor, Any]:
+        """Run one window; on CUDA out-of-memory split it into shorter passes (exact)."""
         begin = time.perf_counter()
         while True:
             try:
                 result = self._forward(items, window, state)
                 break
             except torch.cuda.OutOfMemoryError:
-                if self.sub_clip == 1:
+                if self.report.sub_clip == 1:
                     raise
-                torch.cuda.empty_cache()
-                self.sub_clip = max(1, self.sub_clip // 2)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                self.report.sub_clip = max(1, self.report.sub_clip // 2)
                 logger.warning(
                     "GPU out of memory: continuing with %d frames per pass (same result, slower)",
-                    self.sub_clip,
+                    self.report.sub_clip,
                 )
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        self.model_seconds += time.perf_counter() - begin
+        self.report.model_seconds += time.perf_counter() - begin
         return result
 
     @torch.inference_mode()
-    def _forward(
-        self, items: list[_Pending], window: Window, state: LSTMState | None
-    ) -> tuple[Tensor, LSTMState]:
-        placement = self._placement
-        assert placement is not None
+    def _forward(self, items: list[_Pending], window: Window, state: Any) -> tuple[Tensor, Any]:
         cfg = self.model.config
-        mask = placement.valid_mask(cfg.input_height, cfg.input_width, device=self.device)[None]
+        sub_clip = self.report.sub_clip
+        mask = items[0].placement.valid_mask(
+            cfg.input_height, cfg.input_width, device=self.device
+        )[None]
         missing = [it for it in items if it.features is None]
         with autocast(self.device, self.precision):
-            for i in range(0, len(missing), self.sub_clip):
-                chunk = missing[i : i + self.sub_clip]
+            for i in range(0, len(missing), sub_clip):
+                chunk = missing[i : i + sub_clip]
                 l = torch.stack([it.l for it in chunk])[None]
                 for it, f in zip(chunk, self.model.backbone_features(l)[0], strict=True):
                     it.features = f
-            # pass boundaries: every sub_clip frames, and where the next clip starts, so the
-            # state to carry on with is the state at the end of a pass
+            # pass boundaries: every sub_clip frames, and where the next window starts, so
+            # the state to carry on with is the state at the end of a pass
             bounds = sorted(
-                {*range(0, len(items), self.sub_clip), len(items)}
+                {*range(0, len(items), sub_clip), len(items)}
                 | ({window.carry_at} if window.carry_at is not None else set())
             )
             outputs: list[Tensor] = []
-            carried: LSTMState | None = None
+            carried: Any = None
             for lo, hi in itertools.pairwise(bounds):
                 chunk = items[lo:hi]
                 l = torch.stack([it.l for it in chunk])[None]
                 feats = torch.stack([it.features for it in chunk])[None]
-                ab, state = self.model(l, features=feats, mask=mask, state=state)
+                ab, state = self.model(
+                    l, features=feats, mask=mask, state=state, vividness=self.options.vividness
+                )
                 if hi == window.carry_at:
                     carried = state
                 outputs.append(ab[0].float())

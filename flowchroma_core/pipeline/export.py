@@ -2,7 +2,8 @@
 
 Reading, colorizing and writing are streamed, so memory is bounded by one clip. The output
 is written to a temporary file beside the destination and renamed only on success: a
-failure or a cancel leaves the destination as it was.
+failure or a cancel leaves the destination as it was. The options, with the source's luma
+matrix, are recorded in the result (and in the file's metadata where the format has any).
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from flowchroma_core.errors import FlowChromaError, VideoReadError
-from flowchroma_core.model.device import describe_device, select_device
-from flowchroma_core.model.files import default_model_path, load_model
-from flowchroma_core.model.network import DEFAULT_CONFIG, FlowChroma
-from flowchroma_core.pipeline.colorizer import CancelToken, Colorizer
-from flowchroma_core.settings import Settings
+from flowchroma_core.errors import CancelToken, FlowChromaError, VideoReadError
+from flowchroma_core.model.session import ModelSession
+from flowchroma_core.pipeline.colorizer import Colorizer
+from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.video.reader import VideoInfo, luma_matrix, open_video
 from flowchroma_core.video.timecode import offset_timecode
 from flowchroma_core.video.writer import VideoWriter, check_destination, codec_for_path
 
 logger = logging.getLogger(__name__)
+
+OPTIONS_TAG = "flowchroma_options"
+"""The container tag that records the ``ColorizeOptions`` of an export, as JSON."""
 
 
 @dataclass(frozen=True)
@@ -52,51 +54,32 @@ class ExportResult:
     output: Path
     frames: int
     seconds: float
+    options: ColorizeOptions  # as run: the source's matrix included
     notes: list[str] = field(default_factory=list)
     damaged_frames: list[int] = field(default_factory=list)
     cuts: list[int] = field(default_factory=list)
     model_seconds: float = 0.0
 
 
-def load_colorizer(settings: Settings) -> Colorizer:
-    """The model named in the settings (or the shipped default) on the chosen device."""
-    settings.validated()
-    device = select_device(settings.device)
-    path = Path(settings.model).expanduser() if settings.model else default_model_path()
-    if path is not None:
-        model, _ = load_model(path, backbone_weights="pretrained", device=device)
-    else:
-        logger.warning("no trained model is installed: colours will be meaningless")
-        model = FlowChroma(DEFAULT_CONFIG, backbone_weights="pretrained")
-    logger.info("colorizer on %s, model %s", describe_device(device), path or "untrained")
-    return Colorizer(
-        model,
-        device=device,
-        precision=settings.precision,
-        padding=settings.padding,
-        clip_length=settings.clip_length,
-        overlap=settings.overlap,
-        cut_threshold=settings.scene_cut_threshold,
-    )
-
-
 def colorize_file(
     source: Path,
     destination: Path,
     *,
-    settings: Settings,
+    options: ColorizeOptions,
+    session: ModelSession | None = None,
     codec: str | None = None,
     start: int = 0,
     stop: int | None = None,
-    colorizer: Colorizer | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: CancelToken | None = None,
     frame_rate: Fraction | None = None,
 ) -> ExportResult:
     """Colorize frames ``[start, stop)`` of ``source`` into ``destination``.
 
-    Raises ``Cancelled`` when ``cancel`` is set (nothing is left at the destination) and
-    ``FlowChromaError`` subclasses for problems the user can act on.
+    ``session`` is the loaded model (loaded from ``options`` when None). The source's luma
+    matrix replaces ``options.matrix``. Raises ``Cancelled`` when ``cancel`` is set
+    (nothing is left at the destination) and ``FlowChromaError`` subclasses for problems
+    the user can act on.
     """
     source, destination = Path(source), Path(destination)
     codec = codec or codec_for_path(destination)
@@ -105,8 +88,11 @@ def colorize_file(
         info = reader.info
         stop = info.frame_count if stop is None else stop
         check_export(info, destination, codec=codec, start=start, stop=stop)
-        colorizer = colorizer or load_colorizer(settings)
-        colorizer.matrix = luma_matrix(info)
+        options = options.replace(matrix=luma_matrix(info))
+        if session is None:
+            session = ModelSession.load(
+                options.model, device=options.device, precision=options.precision
+            )
         first_time = None
         timecode = (
             offset_timecode(info.start_timecode, start, info.frame_rate)
@@ -116,17 +102,19 @@ def colorize_file(
         audio_start = Fraction(start) / info.frame_rate
         audio_end = Fraction(stop) / info.frame_rate
         done = 0
+        run = Colorizer(session).run(reader.frames(start, stop), options, cancel)
         with VideoWriter(
             destination,
             codec=codec,
             source=info,
-            matrix=colorizer.matrix,
+            matrix=options.matrix,
             audio_from=source if info.audio else None,
             audio_start=audio_start,
             audio_end=audio_end,
             timecode=timecode,
+            metadata={OPTIONS_TAG: options.to_json()},
         ) as writer:
-            for frame in colorizer.colorize(reader.frames(start, stop), cancel=cancel):
+            for frame in run:
                 if first_time is None:
                     first_time = frame.time
                 writer.write(frame.luma, frame.cb, frame.cr, time=frame.time - first_time)
@@ -155,10 +143,11 @@ def colorize_file(
         output=written,
         frames=done,
         seconds=time.perf_counter() - begin,
+        options=options,
         notes=notes,
         damaged_frames=damaged,
-        cuts=list(colorizer.cuts),
-        model_seconds=colorizer.model_seconds,
+        cuts=list(run.report.cuts),
+        model_seconds=run.report.model_seconds,
     )
     logger.info("exported %d frames to %s in %.1f s", done, written, result.seconds)
     return result

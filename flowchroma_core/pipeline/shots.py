@@ -11,13 +11,16 @@ difference (a change of layout), both in [0, 1]. Frame n starts a new shot when 
 passes the threshold, stands well above the recent scores (camera motion raises them all),
 the shot so far is long enough, and frame n+1 does not return to frame n-1 (a flash).
 Decisions therefore come one frame late.
+
+``CutDetector`` is the one loop over frames: the colorizer, the GUI's background scan and
+evaluation all feed it full-size lumas and get back the label (stream position or frame
+index) of each frame that starts a shot.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable
 
 import cv2
 import numpy as np
@@ -28,7 +31,7 @@ THUMB_SIZE = (64, 36)
 HIST_BINS = 32
 
 
-def thumbnail(gray: np.ndarray) -> np.ndarray:
+def _thumbnail(gray: np.ndarray) -> np.ndarray:
     """A float32 (36, 64) thumbnail of a (H, W) luminance image in [0, 1]."""
     return cv2.resize(gray.astype(np.float32, copy=False), THUMB_SIZE, interpolation=cv2.INTER_AREA)
 
@@ -42,7 +45,7 @@ def _score(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class CutDetector:
-    """Feed thumbnails in order with ``push``; it returns confirmed cuts one frame late."""
+    """Feed lumas in order with ``push``; it returns confirmed cuts one frame late."""
 
     def __init__(self, *, threshold: float = 0.35, min_shot: int = 8, history: int = 12) -> None:
         if not 0.0 < threshold <= 1.0:
@@ -55,12 +58,19 @@ class CutDetector:
         self._index = -1
         self._shot_start = 0
         self._flash = -2  # index of the last frame judged a flash
-        self.cuts: list[int] = []
+        self._labels: deque[int] = deque(maxlen=3)
+        self.cuts: list[int] = []  # labels of the frames found to start a shot
 
-    def push(self, thumb: np.ndarray) -> int | None:
-        """Add frame ``index + 1``; return a frame index that starts a new shot, if any."""
+    def push(self, gray: np.ndarray, label: int | None = None) -> int | None:
+        """Add the next frame, a (H, W) luminance in [0, 1]; return the label of a frame
+        that starts a new shot, if one is now decided.
+
+        ``label`` names the frame in what is returned (a frame index, say, where damaged
+        frames are skipped); by default frames are counted from 0 as they are pushed.
+        """
         self._index += 1
-        self._thumbs.append(thumb)
+        self._labels.append(self._index if label is None else label)
+        self._thumbs.append(_thumbnail(gray))
         if len(self._thumbs) >= 2:
             self._scores.append(_score(self._thumbs[-2], self._thumbs[-1]))
         if len(self._thumbs) < 3:
@@ -79,15 +89,6 @@ class CutDetector:
             self._flash = candidate
             return None
         self._shot_start = candidate
-        self.cuts.append(candidate)
-        return candidate
-
-
-def detect_cuts(
-    grays: Iterable[np.ndarray], *, threshold: float = 0.35, min_shot: int = 8
-) -> list[int]:
-    """Frame indexes that start a new shot (frame 0 is not listed) for a sequence of lumas."""
-    detector = CutDetector(threshold=threshold, min_shot=min_shot)
-    for gray in grays:
-        detector.push(thumbnail(gray))
-    return detector.cuts
+        cut = self._labels[-2]  # the candidate is the middle of the last three frames
+        self.cuts.append(cut)
+        return cut

@@ -5,15 +5,23 @@ other with ``overlap`` frames shared; the first clip of a shot starts with a fre
 state, every later clip starts from the state its predecessor had just before the frames
 they share, so the recurrence sees every frame once and in order. Over the shared frames
 the two clips' a*b* are cross-faded. A clip never crosses a cut.
+
+``walk_windows`` is the walk the colorizer makes: it asks its caller where the shot that
+holds each window's first frame ends, so the caller can read the stream (and find cuts)
+only as far as it must.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
+from flowchroma_core.pipeline.options import ColorizeOptions
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,40 +43,43 @@ class Window:
         return self.stop if self.carry_at is None else self.start + self.carry_at
 
 
-def plan_window(start: int, *, reset: bool, limit: int, clip_length: int, overlap: int) -> Window:
-    """The clip starting at ``start``; ``limit`` is the next cut or the end of the range."""
-    if not 0 <= overlap < clip_length:
-        raise ValueError(f"overlap must be in 0..{clip_length - 1}, got {overlap}")
+def plan_window(start: int, *, reset: bool, limit: int, options: ColorizeOptions) -> Window:
+    """The window starting at ``start``; ``limit`` is the next cut or the end of the range.
+
+    ``options`` guarantees ``0 <= overlap < window_frames``, so every window moves on.
+    """
     if start >= limit:
         raise ValueError(f"empty window: start {start} >= limit {limit}")
-    stop = min(start + clip_length, limit)
+    overlap = options.overlap
+    stop = min(start + options.window_frames, limit)
     carry_at = None if stop == limit else stop - overlap - start
     return Window(start, stop, reset, 0 if reset else overlap, carry_at)
 
 
 def next_start(window: Window) -> tuple[int, bool]:
-    """Where the following clip starts, and whether it starts a new shot."""
+    """Where the following window starts, and whether it starts a new shot."""
     if window.carry_at is None:
         return window.stop, True
     return window.start + window.carry_at, False
 
 
-def plan_windows(
-    start: int, stop: int, *, clip_length: int, overlap: int, cuts: Sequence[int] = ()
-) -> list[Window]:
-    """All clips of the range ``[start, stop)``; ``start`` always begins a shot."""
-    bounds = sorted({c for c in cuts if start < c < stop})
-    windows: list[Window] = []
-    pos, reset = start, True
-    while pos < stop:
-        i = bisect.bisect_right(bounds, pos)
-        limit = bounds[i] if i < len(bounds) else stop
-        window = plan_window(
-            pos, reset=reset, limit=limit, clip_length=clip_length, overlap=overlap
-        )
-        windows.append(window)
-        pos, reset = next_start(window)
-    return windows
+def walk_windows(
+    options: ColorizeOptions, shot_end: Callable[[int], int], *, start: int = 0
+) -> Iterator[Window]:
+    """Every window from ``start`` on; ``start`` begins a shot.
+
+    ``shot_end(s)`` says where the shot holding frame ``s`` ends: the next cut after ``s``
+    or the end of the stream, whichever comes first; the walk ends when that is ``<= s``.
+    Frames before ``s`` are never asked for again once ``shot_end(s)`` has been called.
+    """
+    reset = True
+    while True:
+        limit = shot_end(start)
+        if start >= limit:
+            return
+        window = plan_window(start, reset=reset, limit=limit, options=options)
+        yield window
+        start, reset = next_start(window)
 
 
 def fade_weights(n: int) -> np.ndarray:

@@ -99,7 +99,10 @@ class VideoWriter:
         audio_start: Fraction = Fraction(0),
         audio_end: Fraction | None = None,
         timecode: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> None:
+        """``metadata``: container tags (e.g. the colorization options); image sequences
+        have nowhere to keep them."""
         if matrix not in MATRICES:
             raise ValueError(f"unknown matrix {matrix!r}; allowed: {', '.join(MATRICES)}")
         plan = plan_output(destination, codec=codec, source=source, audio_from=audio_from)
@@ -131,6 +134,7 @@ class VideoWriter:
         self._end_time = Fraction(0)
         self._audio_start = Fraction(audio_start)
         self._audio_end = None if audio_end is None else Fraction(audio_end)
+        self._metadata = dict(metadata or {})
         try:
             self._open(source, audio_from, timecode)
         except BaseException as error:
@@ -221,6 +225,8 @@ class VideoWriter:
                 self.notes.append(f"Image sequences carry no timecode; {timecode} was not stored.")
             else:
                 container.metadata["timecode"] = timecode
+        if not preset.is_image_sequence:
+            container.metadata.update(self._metadata)
         if audio_from is not None:
             self._audio = AudioOutput(
                 Path(audio_from),

@@ -23,7 +23,7 @@ import torch
 from media import decode_luma, make_audio, make_video
 
 from flowchroma_core.cli import main
-from flowchroma_core.pipeline import export
+from flowchroma_core.model.session import ModelSession
 from flowchroma_core.video.reader import open_video
 from flowchroma_core.video.writer import VideoWriter
 
@@ -94,7 +94,7 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model was loaded before the problem was noticed")
 
-    monkeypatch.setattr(export, "load_colorizer", refuse)
+    monkeypatch.setattr(ModelSession, "load", refuse)
 
 
 def _tiny(model: Path) -> list[str]:
@@ -360,7 +360,7 @@ def test_an_invalid_range(
 @pytest.mark.parametrize(
     "options, words",
     [
-        (["--overlap", "99"], ["overlap: must be at least 0 and less than clip_length"]),
+        (["--overlap", "99"], ["overlap: must be at least 0 and less than window_frames"]),
         (["--padding", "grey"], ["padding: must be one of white, black, edge"]),
         pytest.param(
             ["--device", "cuda"],

@@ -11,21 +11,23 @@ import pytest
 import torch
 
 from flowchroma_core.colour import ycbcr
-from flowchroma_core.errors import Cancelled
+from flowchroma_core.errors import Cancelled, CancelToken
 from flowchroma_core.model.network import TINY_CONFIG, FlowChroma
-from flowchroma_core.pipeline.colorizer import CancelToken, Colorizer
+from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.export import colorize_file
-from flowchroma_core.settings import Settings
+from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.video.reader import open_video
 
 N = 20  # frames per export: enough for two clips of the tiny model
 
 
+OPTIONS = ColorizeOptions(window_frames=8, overlap=2)
+
+
 @pytest.fixture(scope="module")
-def colorizer() -> Colorizer:
+def session() -> ModelSession:
     torch.manual_seed(0)
-    model = FlowChroma(TINY_CONFIG, backbone_weights="pretrained")
-    return Colorizer(model, device=torch.device("cpu"), clip_length=8, overlap=2)
+    return ModelSession.around(FlowChroma(TINY_CONFIG, backbone_weights="pretrained"))
 
 
 def _source_lumas(path: Path, start: int, stop: int) -> list[np.ndarray]:
@@ -45,8 +47,8 @@ def _output_lumas(path: Path, matrix: str) -> list[np.ndarray]:
         with av.open(str(file)) as c:
             frame = next(c.decode(video=0))
         rgb = frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
-        y, _, _ = ycbcr.rgb_to_ycbcr(rgb, matrix)
-        out.append(ycbcr.float_to_luma_codes(y, 8, "tv").astype(np.int32))
+        y = ycbcr.luma_from_rgb(rgb[..., 0], rgb[..., 1], rgb[..., 2], matrix)
+        out.append(np.clip(np.floor(16 + 219 * y + 0.5), 0, 255).astype(np.int32))
     return out
 
 
@@ -61,15 +63,20 @@ CASES = [
 
 @pytest.mark.parametrize("codec, ext, luma_tolerance", CASES)
 def test_real_film_keeps_frames_rate_audio_and_luma(
-    shared_data: Path, tmp_path: Path, colorizer: Colorizer, codec: str, ext: str, luma_tolerance
+    shared_data: Path, tmp_path: Path, session: ModelSession, codec: str, ext: str, luma_tolerance
 ) -> None:
     source = shared_data / "bw" / "chaplin.mp4"  # 25 fps, mp3 audio
     start, stop = 30, 30 + N
     dest = tmp_path / f"chaplin{ext}"
     result = colorize_file(
-        source, dest, settings=Settings(), codec=codec, start=start, stop=stop, colorizer=colorizer
+        source, dest, options=OPTIONS, session=session, codec=codec, start=start, stop=stop
     )
     assert result.frames == N
+    assert result.options == OPTIONS.replace(matrix="bt601")  # the source's matrix
+    if ext == ".mkv":  # recorded in the file, where the container keeps tags
+        with av.open(str(dest)) as container:
+            tags = {k.lower(): v for k, v in container.metadata.items()}
+        assert ColorizeOptions.from_json(tags["flowchroma_options"]) == result.options
     dest = result.output
     with open_video(source) as reader:
         src = reader.info
@@ -101,7 +108,7 @@ def test_real_film_keeps_frames_rate_audio_and_luma(
 
 
 def test_a_real_colour_clip_made_grayscale_keeps_30000_1001(
-    tmp_path: Path, colorizer: Colorizer
+    tmp_path: Path, session: ModelSession
 ) -> None:
     from media import make_video
 
@@ -116,7 +123,7 @@ def test_a_real_colour_clip_made_grayscale_keeps_30000_1001(
         timecode="01:00:00;00",
     )
     dest = tmp_path / "ntsc_colour.mov"
-    colorize_file(src, dest, settings=Settings(), start=4, stop=24, colorizer=colorizer)
+    colorize_file(src, dest, options=OPTIONS, session=session, start=4, stop=24)
     with open_video(dest) as reader:
         info = reader.info
     assert info.frame_rate == Fraction(30000, 1001)
@@ -126,7 +133,7 @@ def test_a_real_colour_clip_made_grayscale_keeps_30000_1001(
 
 
 def test_cancel_leaves_nothing_at_the_destination(
-    shared_data: Path, tmp_path: Path, colorizer: Colorizer
+    shared_data: Path, tmp_path: Path, session: ModelSession
 ) -> None:
     token = CancelToken()
 
@@ -139,9 +146,9 @@ def test_cancel_leaves_nothing_at_the_destination(
         colorize_file(
             shared_data / "bw" / "chaplin.mp4",
             dest,
-            settings=Settings(),
+            options=OPTIONS,
+            session=session,
             stop=N,
-            colorizer=colorizer,
             on_progress=progress,
             cancel=token,
         )

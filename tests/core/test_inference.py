@@ -1,4 +1,5 @@
-"""Sliding-window colorization: exact state carrying, resets at cuts, bounded buffering."""
+"""Sliding-window colorization: exact state carrying, resets at cuts, bounded buffering,
+no state kept between runs, and the exact split after a GPU out-of-memory."""
 
 from __future__ import annotations
 
@@ -9,18 +10,20 @@ import numpy as np
 import pytest
 import torch
 
-from flowchroma_core.errors import Cancelled
+from flowchroma_core.errors import Cancelled, CancelToken
 from flowchroma_core.model.network import TINY_CONFIG, FlowChroma
-from flowchroma_core.pipeline.colorizer import CancelToken, Colorizer
+from flowchroma_core.model.session import ModelSession
+from flowchroma_core.pipeline.colorizer import Colorizer
+from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.video.reader import Frame, open_video
-
-CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def model() -> FlowChroma:
+def model() -> Colorizer:
+    """A colorizer around a tiny network on the CPU (stateless: shared by every test)."""
     torch.manual_seed(3)
-    return FlowChroma(TINY_CONFIG, backbone_weights="pretrained").eval()
+    network = FlowChroma(TINY_CONFIG, backbone_weights="pretrained")
+    return Colorizer(ModelSession.around(network, device="cpu"))
 
 
 @pytest.fixture(scope="module")
@@ -45,32 +48,78 @@ def film(shared_data: Path) -> list[Frame]:
     return frames
 
 
-def _ab(colorizer: Colorizer, frames: list[Frame]) -> np.ndarray:
-    return np.stack([f.ab for f in colorizer.colorize(frames)])
+def _ab(colorizer: Colorizer, frames: list[Frame], **options: object) -> np.ndarray:
+    return np.stack([f.ab for f in colorizer.run(frames, ColorizeOptions(**options))])
 
 
-def test_clip_length_and_overlap_do_not_change_the_result(model, film) -> None:
+def test_window_frames_and_overlap_do_not_change_the_result(model, film) -> None:
     """With the state carried exactly, windows are an implementation detail: no seams."""
-    reference = _ab(Colorizer(model, device=CPU, clip_length=64, overlap=0), film)
-    for clip_length, overlap in ((4, 0), (16, 0), (8, 3)):
-        got = _ab(Colorizer(model, device=CPU, clip_length=clip_length, overlap=overlap), film)
-        np.testing.assert_allclose(got, reference, atol=2e-5, err_msg=f"{clip_length}/{overlap}")
+    reference = _ab(model, film, window_frames=64, overlap=0)
+    for frames, overlap in ((4, 0), (16, 0), (8, 3)):
+        got = _ab(model, film, window_frames=frames, overlap=overlap)
+        np.testing.assert_allclose(got, reference, atol=2e-5, err_msg=f"{frames}/{overlap}")
 
 
 def test_state_resets_at_the_cut(model, film) -> None:
-    colorizer = Colorizer(model, device=CPU, clip_length=16)
-    out = list(colorizer.colorize(film))
-    assert colorizer.cuts == [40]
+    run = model.run(film, ColorizeOptions(window_frames=16))
+    out = list(run)
+    assert run.report.cuts == [40] and run.report.frames == len(film)
     assert [f.shot_start for f in out].count(True) == 2 and out[40].shot_start
-    alone = _ab(Colorizer(model, device=CPU, clip_length=16), film[40:])
+    alone = _ab(model, film[40:], window_frames=16)
     np.testing.assert_allclose(np.stack([f.ab for f in out[40:]]), alone, atol=2e-5)
     # without cut detection the second shot inherits the first one's state
-    merged = _ab(Colorizer(model, device=CPU, clip_length=16, cut_threshold=0), film)
+    merged = _ab(model, film, window_frames=16, cut_threshold=0)
     assert np.abs(merged[40:] - alone).max() > 1e-4
 
 
+def test_runs_share_nothing(model, film) -> None:
+    """Two runs interleaved give what each gives alone: the colorizer keeps no state."""
+    options = ColorizeOptions(window_frames=8, overlap=2)
+    alone = _ab(model, film[:30], window_frames=8, overlap=2)
+    first, second = model.run(film[:30], options), model.run(film[40:], options)
+    a, b = [], []
+    for x, y in zip(first, second, strict=False):
+        a.append(x.ab)
+        b.append(y.ab)
+    a += [x.ab for x in first]
+    np.testing.assert_array_equal(np.stack(a), alone)
+    assert first.report.cuts == [] and first.report.frames == 30
+    assert second.report.frames == len(b)
+
+
+def test_out_of_memory_splits_the_window_with_the_same_result(model, film, monkeypatch) -> None:
+    """A pass longer than 3 frames raises CUDA out-of-memory (simulated on the CPU): the
+    run halves its passes until they fit, and the frames are those of an unsplit run."""
+    options = ColorizeOptions(window_frames=8, overlap=3)
+    reference = _ab(model, film[:30], window_frames=8, overlap=3)
+    network = model.session.model
+    forward, features = network.forward, network.backbone_features
+    calls: list[int] = []
+
+    def check(l: torch.Tensor) -> None:
+        calls.append(l.shape[1])
+        if l.shape[1] > 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    def small_forward(l: torch.Tensor, **kwargs: object) -> object:
+        check(l)
+        return forward(l, **kwargs)
+
+    def small_features(l: torch.Tensor) -> torch.Tensor:
+        check(l)
+        return features(l)
+
+    monkeypatch.setattr(network, "forward", small_forward)
+    monkeypatch.setattr(network, "backbone_features", small_features)
+    run = model.run(film[:30], options)
+    got = np.stack([f.ab for f in run])
+    assert run.report.sub_clip == 2  # 8 -> 4 (still too long) -> 2
+    assert max(calls) > 3 and calls[-1] <= 3
+    np.testing.assert_allclose(got, reference, atol=2e-5)
+
+
 def test_luma_is_the_source_and_chroma_is_full_resolution(model, film) -> None:
-    out = list(Colorizer(model, device=CPU).colorize(film[:5]))
+    out = list(model.run(film[:5], ColorizeOptions()))
     for src, got in zip(film, out, strict=False):
         assert got.luma is src.luma
         assert got.cb.shape == got.cr.shape == src.luma.shape
@@ -88,7 +137,7 @@ def test_buffering_is_bounded_by_one_clip(model, film) -> None:
             yield f
 
     most_ahead = 0
-    for done, _ in enumerate(Colorizer(model, device=CPU, clip_length=8).colorize(source()), 1):
+    for done, _ in enumerate(model.run(source(), ColorizeOptions(window_frames=8)), 1):
         most_ahead = max(most_ahead, pulled - done)
     assert most_ahead <= 8 + 2
 
@@ -97,7 +146,7 @@ def test_cancel_stops_between_clips(model, film) -> None:
     token = CancelToken()
     produced = 0
     with pytest.raises(Cancelled):
-        for _ in Colorizer(model, device=CPU, clip_length=8).colorize(film, cancel=token):
+        for _ in model.run(film, ColorizeOptions(window_frames=8), token):
             produced += 1
             if produced == 3:
                 token.cancel()
