@@ -19,7 +19,7 @@ import logging
 import time
 from pathlib import Path
 
-from flowchroma_core.evaluation.report import METHODS, evaluate
+from flowchroma_core.evaluation.run import METHODS, evaluate
 from flowchroma_core.settings import Settings
 
 DAVIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis"
@@ -62,11 +62,11 @@ def main() -> None:
         methods: tuple[str, ...] = ("no colour",)
     else:
         methods = METHODS if args.baselines else ("model",)
-    settings = Settings(model=args.model, device=args.device, scene_cut_threshold=0.0)
+    settings = Settings(model=args.model, device=args.device, cut_threshold=0.0)
     begin = time.perf_counter()
     report = evaluate(
         sequences,
-        settings=settings,
+        options=settings.colorize_options(),
         every=args.every,
         max_frames=args.max_frames,
         methods=methods,

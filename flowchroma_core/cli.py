@@ -14,12 +14,15 @@ import time
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flowchroma_core import __version__
 from flowchroma_core.errors import Cancelled, FlowChromaError
 
 if TYPE_CHECKING:
+    from flowchroma_core.model.session import ModelSession
+    from flowchroma_core.pipeline.options import ColorizeOptions
+    from flowchroma_core.settings import Settings
     from flowchroma_core.video.reader import VideoInfo
 
 logger = logging.getLogger(__name__)
@@ -104,40 +107,40 @@ def _position(option: str, text: str, info: VideoInfo) -> int:
         ) from e
 
 
+def _settings_from(args: argparse.Namespace) -> Settings:
+    """The saved settings with the command line's option flags over them, validated."""
+    from flowchroma_core.pipeline.options import SETTING_FIELDS
+    from flowchroma_core.settings import load_settings
+
+    overrides = {
+        name: str(value) if name == "model" else value
+        for name in SETTING_FIELDS
+        if (value := getattr(args, name, None)) is not None
+    }
+    return load_settings().replace(**overrides).validated()
+
+
+def _session_for(options: ColorizeOptions) -> ModelSession:
+    from flowchroma_core.model.session import ModelSession
+
+    return ModelSession.load(options.model, device=options.device, precision=options.precision)
+
+
 def _cmd_colorize(args: argparse.Namespace) -> int:
     """Colorize a film into a new file with a progress bar."""
     from tqdm import tqdm
 
-    from flowchroma_core.pipeline.export import (
-        Progress,
-        check_export,
-        colorize_file,
-        load_colorizer,
-    )
-    from flowchroma_core.settings import load_settings
+    from flowchroma_core.pipeline.export import Progress, check_export, colorize_file
     from flowchroma_core.video.reader import open_video
 
-    overrides = {
-        name: value
-        for name, value in (
-            ("clip_length", args.clip_length),
-            ("overlap", args.overlap),
-            ("padding", args.padding),
-            ("device", args.device),
-            ("precision", args.precision),
-            ("model", str(args.model) if args.model else None),
-            ("scene_cut_threshold", args.cut_threshold),
-        )
-        if value is not None
-    }
-    settings = load_settings().replace(**overrides).validated()
+    options = _settings_from(args).colorize_options()
     with open_video(args.input, frame_rate=args.rate) as reader:
         info = reader.info
     start = _position("--start", args.start, info) if args.start else 0
     stop = _position("--end", args.end, info) if args.end else None
     # a bad range or destination is answered at once, not after loading the model
     check_export(info, args.output, codec=args.codec, start=start, stop=stop)
-    colorizer = load_colorizer(settings)
+    session = _session_for(options)
     total = (stop if stop is not None else info.frame_count) - start
     with tqdm(total=total, unit="frame", dynamic_ncols=True, disable=args.quiet) as bar:
 
@@ -149,11 +152,11 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
         result = colorize_file(
             args.input,
             args.output,
-            settings=settings,
+            options=options,
+            session=session,
             codec=args.codec,
             start=start,
             stop=stop,
-            colorizer=colorizer,
             on_progress=on_progress,
             frame_rate=args.rate,
         )
@@ -163,6 +166,49 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
         f"{result.output}: {result.frames} frames in {result.seconds:.1f} s "
         f"({result.frames / max(result.seconds, 1e-9):.2f} fps), {len(result.cuts)} shot cut(s)"
     )
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    """Measure colorization against colour originals (or sheet black-and-white films)."""
+    from flowchroma_core.evaluation.report import EvaluationError
+    from flowchroma_core.evaluation.run import (
+        METHODS,
+        black_and_white_sheet,
+        evaluate,
+        expand_inputs,
+    )
+
+    options = _settings_from(args).colorize_options()
+    if args.black_and_white:
+        if not args.contact_sheet:
+            raise EvaluationError("--black-and-white needs --contact-sheet FILE.png")
+        black_and_white_sheet(
+            expand_inputs(args.input),
+            _session_for(options),
+            args.contact_sheet,
+            args.sheet_frames,
+            options=options,
+            max_frames=args.max_frames,
+        )
+        print(f"contact sheet: {args.contact_sheet}")
+        return 0
+    methods = METHODS if args.baselines else ("model",)
+    report = evaluate(
+        expand_inputs(args.input),
+        session=_session_for(options) if "model" in methods else None,
+        options=options,
+        every=args.every,
+        max_frames=args.max_frames,
+        methods=methods,
+        out_json=args.out_json,
+        contact_sheet=args.contact_sheet,
+    )
+    print(report.table(per_video=args.per_video))
+    if args.out_json:
+        print(f"report: {args.out_json}")
+    if args.contact_sheet:
+        print(f"contact sheet: {args.contact_sheet}")
     return 0
 
 
@@ -180,6 +226,72 @@ def _cmd_train(args: argparse.Namespace) -> int:
     final = train(cfg)
     print(f"trained model written to {final}")
     return 0
+
+
+_OPTION_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "window_frames": (
+        ("--window-frames", "--clip-length"),
+        {"type": int, "help": "frames per window of the sliding colorizer (default 16)"},
+    ),
+    "overlap": (("--overlap",), {"type": int, "help": "frames shared by neighbouring windows"}),
+    "padding": (("--padding",), {"help": "white, black or edge"}),
+    "cut_threshold": (
+        ("--cut-threshold",),
+        {"type": float, "help": "shot-cut sensitivity 0..1 (0: off)"},
+    ),
+    "device": (("--device",), {"help": "auto, cuda or cpu (default: the saved setting)"}),
+    "precision": (("--precision",), {"help": "fp32, fp16 or bf16 (CUDA only)"}),
+    "model": (("--model",), {"type": Path, "help": "a FlowChroma .safetensors model file"}),
+    "vividness": (
+        ("--vividness",),
+        {"type": float, "help": "colour-class models: decoding temperature (default: model's)"},
+    ),
+}
+"""A flag for every user-set option (``options.SETTING_FIELDS``); unset flags keep the
+saved settings."""
+
+
+def _add_option_flags(p: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
+    from flowchroma_core.pipeline.options import SETTING_FIELDS
+
+    for name in names or SETTING_FIELDS:
+        flags, kwargs = _OPTION_FLAGS[name]
+        p.add_argument(*flags, dest=name, **kwargs)
+
+
+def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="measure colorization against colour originals",
+        description="Turn colour videos grey, colorize them and compare with the originals: "
+        "PSNR, SSIM, colourfulness, CDC and warp error, for the model and baselines.",
+    )
+    p.add_argument(
+        "input",
+        nargs="+",
+        type=Path,
+        help="colour videos or frame folders; a folder of folders (DAVIS) means each of them",
+    )
+    p.add_argument("--out-json", type=Path, help="write the full report here (JSON)")
+    p.add_argument("--contact-sheet", type=Path, help="write [grey | ours | original] rows here")
+    _add_option_flags(p)
+    p.add_argument("--every", type=int, default=5, help="PSNR/SSIM on every Nth frame (5)")
+    p.add_argument("--max-frames", type=int, help="only the first N frames of each video")
+    p.add_argument(
+        "--baselines",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the no-colour and per-frame baselines (default: yes)",
+    )
+    p.add_argument("--per-video", action="store_true", help="print each video's table too")
+    p.add_argument(
+        "--black-and-white",
+        action="store_true",
+        help="the inputs are black-and-white films with no colour original: only write the "
+        "contact sheet (grey | ours), no scores",
+    )
+    p.add_argument("--sheet-frames", type=int, default=4, help="frames per film on the sheet (4)")
+    p.set_defaults(func=_cmd_eval)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,13 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", choices=CODEC_NAMES, help="default: from the output's extension")
     p.add_argument("--start", help="first frame: a number, seconds (4.5s) or timecode")
     p.add_argument("--end", help="frame after the last, in the same forms")
-    p.add_argument("--clip-length", type=int, help="frames per clip (default 16)")
-    p.add_argument("--overlap", type=int, help="frames shared by neighbouring clips")
-    p.add_argument("--padding", help="white, black or edge")
-    p.add_argument("--device", help="auto, cuda or cpu")
-    p.add_argument("--precision", help="fp32, fp16 or bf16 (CUDA only)")
-    p.add_argument("--model", type=Path, help="a FlowChroma .safetensors model file")
-    p.add_argument("--cut-threshold", type=float, help="shot-cut sensitivity 0..1 (0: off)")
+    _add_option_flags(p)
     p.add_argument("--rate", type=Fraction, help="frame rate of an image sequence (default 24)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_colorize)
@@ -218,9 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path, help="training configuration (see configs/)")
     p.set_defaults(func=_cmd_train)
 
-    from flowchroma_core.evaluation.report import add_eval_parser
-
-    add_eval_parser(sub)
+    _add_eval_parser(sub)
 
     p = sub.add_parser("model-info", help="describe a model and time one clip")
     p.add_argument("--model", type=Path, help="a FlowChroma .safetensors model file")

@@ -1,1 +1,2 @@
-"""Measuring colorization against colour originals: metrics and the report/contact sheet."""
+"""Measuring colorization against colour originals: running it (run), the measures
+(metrics), the scores as table and JSON (report), and contact sheets (contact_sheet)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections.abc import Iterator
@@ -13,9 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from flowchroma_core.evaluation import report as ev
+from flowchroma_core.cli import build_parser
+from flowchroma_core.evaluation import run as ev
 from flowchroma_core.model.network import TINY_CONFIG, FlowChroma
-from flowchroma_core.pipeline.colorizer import Colorizer
+from flowchroma_core.model.session import ModelSession
+from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.video.reader import open_video, read_rgb
 
 FRAMES = 12
@@ -32,11 +33,13 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+OPTIONS = ColorizeOptions(window_frames=4)
+
+
 @pytest.fixture(scope="module")
-def colorizer() -> Colorizer:
+def session() -> ModelSession:
     torch.manual_seed(0)
-    model = FlowChroma(TINY_CONFIG, backbone_weights="pretrained")
-    return Colorizer(model, device=torch.device("cpu"), clip_length=4)
+    return ModelSession.around(FlowChroma(TINY_CONFIG, backbone_weights="pretrained"))
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +52,13 @@ def sequence(shared_data: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def report(
-    colorizer: Colorizer, sequence: Path, tmp_path_factory: pytest.TempPathFactory
+    session: ModelSession, sequence: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[ev.EvalReport, Path]:
     out = tmp_path_factory.mktemp("eval")
     result = ev.evaluate(
         [sequence],
-        colorizer_factory=lambda: colorizer,
+        session=session,
+        options=OPTIONS,
         max_frames=FRAMES,
         every=5,
         out_json=out / "report.json",
@@ -127,13 +131,12 @@ def test_grey_is_the_pipeline_input(sequence: Path) -> None:
     )
 
 
-def test_no_colour_alone_needs_no_model(sequence: Path) -> None:
-    def no_model() -> Colorizer:
+def test_no_colour_alone_needs_no_model(sequence: Path, monkeypatch) -> None:
+    def no_model(*args: object, **kwargs: object) -> ModelSession:
         raise AssertionError("the model was loaded")
 
-    result = ev.evaluate(
-        [sequence], colorizer_factory=no_model, methods=("no colour",), max_frames=6
-    )
+    monkeypatch.setattr(ModelSession, "load", no_model)
+    result = ev.evaluate([sequence], methods=("no colour",), max_frames=6)
     assert list(result.videos[0].methods) == ["no colour"]
     assert "no colour" in result.table() and "original" in result.table()
 
@@ -145,11 +148,15 @@ def test_bad_options_are_refused(sequence: Path) -> None:
         ev.evaluate([sequence], methods=("no colour",), every=0)
 
 
-def test_black_and_white_contact_sheet(colorizer: Colorizer, shared_data: Path, tmp_path) -> None:
+def test_black_and_white_contact_sheet(
+    session: ModelSession, shared_data: Path, tmp_path
+) -> None:
     film = shared_data / "bw" / "chaplin.mp4"
     if not film.is_file():
         pytest.skip(f"{film} is absent")
-    out = ev.contact_sheet([film], colorizer, tmp_path / "bw.png", 2, max_frames=8)
+    out = ev.black_and_white_sheet(
+        [film], session, tmp_path / "bw.png", 2, options=OPTIONS, max_frames=8
+    )
     sheet = cv2.imread(str(out))
     with open_video(film) as reader:
         w, h = reader.info.width, reader.info.height
@@ -157,12 +164,11 @@ def test_black_and_white_contact_sheet(colorizer: Colorizer, shared_data: Path, 
     assert sheet.shape[0] == 2 * h
 
 
-def test_eval_command(colorizer: Colorizer, sequence: Path, tmp_path, monkeypatch, capsys) -> None:
-    from flowchroma_core.pipeline import export
-
-    monkeypatch.setattr(export, "load_colorizer", lambda settings: colorizer)
-    parser = argparse.ArgumentParser(prog="flowchroma")
-    ev.add_eval_parser(parser.add_subparsers(dest="command", required=True))
+def test_eval_command(
+    session: ModelSession, sequence: Path, tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr(ModelSession, "load", lambda *a, **k: session)
+    parser = build_parser()
     args = parser.parse_args(
         ["eval", str(sequence), "--max-frames", "6", "--no-baselines", "--out-json",
          str(tmp_path / "r.json")]
@@ -174,14 +180,11 @@ def test_eval_command(colorizer: Colorizer, sequence: Path, tmp_path, monkeypatc
 
 
 def test_eval_command_black_and_white(
-    colorizer: Colorizer, shared_data: Path, tmp_path, monkeypatch, capsys
+    session: ModelSession, shared_data: Path, tmp_path, monkeypatch, capsys
 ) -> None:
     """``--black-and-white`` writes the [grey | ours] sheet of films with no original."""
-    from flowchroma_core.pipeline import export
-
-    monkeypatch.setattr(export, "load_colorizer", lambda settings: colorizer)
-    parser = argparse.ArgumentParser(prog="flowchroma")
-    ev.add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    monkeypatch.setattr(ModelSession, "load", lambda *a, **k: session)
+    parser = build_parser()
     film = shared_data / "bw" / "chaplin.mp4"
     sheet = tmp_path / "bw.png"
     args = parser.parse_args(
