@@ -1,6 +1,6 @@
 """Kill a real training run mid-way, resume it, and compare with an uninterrupted run.
 
-    python benchmarks/resume.py configs/default_model.toml [--steps 40] [--kill-after 25]
+    python benchmarks/resume.py configs/paper.toml [--steps 40] [--kill-after 25]
 
 Both runs use the configuration's data cache and model, with ``steps`` shortened and a
 checkpoint every 10 steps, in temporary run folders. The interrupted run is a real

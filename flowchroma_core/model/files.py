@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from flowchroma_core import __version__
 from flowchroma_core.errors import ModelFileError
 from flowchroma_core.fileio import atomic_path
-from flowchroma_core.model.network import FlowChroma, FlowChromaConfig
+from flowchroma_core.model.network import FlowChroma, FlowChromaConfig, create_model
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def load_model(
         raise ModelFileError(
             f"{path}: configuration does not match (file != expected): {'; '.join(diff)}"
         )
-    model = FlowChroma(
+    model = create_model(
         meta.config, backbone_weights=backbone_weights, allow_download=allow_download
     )
     wanted = trainable_state_dict(model)

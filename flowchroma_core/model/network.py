@@ -253,8 +253,24 @@ class FlowChromaConfig:
     mid_upsample: Literal["nearest", "bilinear"] = "nearest"
     backbone: str = "tf_efficientnet_lite0"
     backbone_classes: int = 1000
+    # v2 (flowchroma_v2.py); "paper" is the published design above
+    design: Literal["paper", "v2"] = "paper"
+    head: Literal["regression", "classes"] = "regression"
+    spatial_skips: bool = True
+    guidance: bool = False
+    colour_bins: int = 0
+    semantic_size: int = 64
+    gru_size: int = 48
+    decoder_widths: tuple[int, ...] = (128, 96, 64, 32)
+    match_size: int = 64
+    vividness: float = 0.6
 
     def __post_init__(self) -> None:
+        if self.design not in ("paper", "v2"):
+            raise ValueError("design must be one of: paper, v2")
+        if self.design == "v2":
+            self._check_v2()
+            return
         if len(self.encoder_widths) != len(self.encoder_strides):
             raise ValueError("encoder_widths and encoder_strides differ in length")
         if any(s not in (1, 2) for s in self.encoder_strides):
@@ -267,6 +283,19 @@ class FlowChromaConfig:
             raise ValueError(f"input size must be a multiple of {down}")
         if self.mid_upsample not in ("nearest", "bilinear"):
             raise ValueError("mid_upsample must be one of: nearest, bilinear")
+        backbones.get_backbone_spec(self.backbone)
+
+    def _check_v2(self) -> None:
+        if len(self.encoder_widths) != 4 or len(self.decoder_widths) != 4:
+            raise ValueError("a v2 model has 4 encoder widths and 4 decoder widths")
+        if self.input_height % 32 or self.input_width % 32:
+            raise ValueError("a v2 model's input size must be a multiple of 32")
+        if self.head not in ("regression", "classes"):
+            raise ValueError("head must be one of: regression, classes")
+        if self.colour_bins < 0 or self.colour_bins == 1:
+            raise ValueError("colour_bins must be 0 (counted on the training data) or at least 2")
+        if not 0.0 <= self.vividness <= 1.0:
+            raise ValueError("vividness must be in 0..1")
         backbones.get_backbone_spec(self.backbone)
 
     @property
@@ -285,7 +314,7 @@ class FlowChromaConfig:
         if unknown:
             raise ValueError(f"unknown configuration keys: {', '.join(unknown)}")
         kwargs: dict[str, Any] = dict(data)
-        for key in ("encoder_widths", "encoder_strides"):
+        for key in ("encoder_widths", "encoder_strides", "decoder_widths"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
         if "decoder_stages" in kwargs:
@@ -301,6 +330,22 @@ class FlowChromaConfig:
 DEFAULT_CONFIG = FlowChromaConfig()
 """The published design at 240x320, 16-frame clips, EfficientNet-Lite0 semantics."""
 
+def create_model(
+    config: FlowChromaConfig,
+    *,
+    backbone_weights: Literal["pretrained", "random"] | Path = "random",
+    allow_download: bool = False,
+) -> nn.Module:
+    """The network a configuration describes: the published design or v2."""
+    if config.design == "v2":
+        from flowchroma_core.model.flowchroma_v2 import FlowChromaV2
+
+        return FlowChromaV2(
+            config, backbone_weights=backbone_weights, allow_download=allow_download
+        )
+    return FlowChroma(config, backbone_weights=backbone_weights, allow_download=allow_download)
+
+
 TINY_CONFIG = FlowChromaConfig(
     clip_length=4,
     input_height=64,
@@ -314,3 +359,37 @@ TINY_CONFIG = FlowChromaConfig(
     decoder_stages=((32,), (16,), (16,)),
 )
 """For tests and quick experiments on a CPU."""
+
+V2_CONFIG = FlowChromaConfig(
+    design="v2",
+    clip_length=8,
+    input_height=256,
+    input_width=320,
+    encoder_widths=(16, 32, 64, 96),
+    lstm_size=128,
+    lstm_layers=1,
+    temporal_size=64,
+    head="classes",
+    colour_bins=313,
+    guidance=True,
+)
+"""Colour model v2: spatial skips, ConvGRU, colour classes, guidance inputs (256x320)."""
+
+TINY_V2_CONFIG = FlowChromaConfig(
+    design="v2",
+    clip_length=4,
+    input_height=64,
+    input_width=96,
+    encoder_widths=(8, 8, 16, 16),
+    lstm_size=8,
+    lstm_layers=1,
+    temporal_size=8,
+    semantic_size=8,
+    gru_size=8,
+    decoder_widths=(16, 16, 16, 16),
+    match_size=8,
+    head="classes",
+    colour_bins=16,
+    guidance=True,
+)
+"""A v2 model for tests on a CPU."""

@@ -30,7 +30,7 @@ from typing import Any, Literal, get_args
 from flowchroma_core.errors import FlowChromaError
 from flowchroma_core.model.network import FlowChromaConfig
 
-LossName = Literal["mse", "huber_temporal"]
+LossName = Literal["mse", "huber_temporal", "classes"]
 LOSSES: tuple[str, ...] = get_args(LossName)
 
 
@@ -46,6 +46,7 @@ class DataConfig:
     photo_fraction: float = 0.25  # share of training clips made from photographs
     cache_dir: str = ""  # frames and backbone features; default: <run_dir>/cache
     max_frames_per_video: int = 0  # 0: all
+    photo_stride: int = 1  # v2: every n-th photograph (the cache holds backbone maps per frame)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class TrainSettings:
     precision: str = "fp32"  # bf16 / fp16 autocast on CUDA
     run_dir: str = "runs/flowchroma"
     threads: int = 0  # CPU threads for torch; 0: PyTorch's default
+    photos: int = 8  # v2: photographs (one-frame clips) per step, beside `batch` video clips
+    guide_from: int = -1  # v2: simulated restorer guidance from this step on (-1: never)
 
 
 @dataclass(frozen=True)

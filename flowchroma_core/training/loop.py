@@ -140,6 +140,10 @@ def train(
 
     ``stop_after`` ends the process early at that step, as a kill would (for tests).
     """
+    if cfg.model.design == "v2":
+        from flowchroma_core.training.loop_v2 import train_v2
+
+        return train_v2(cfg, stop_after=stop_after, on_step=on_step)
     t = cfg.train
     run_dir = Path(t.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
