@@ -1,4 +1,4 @@
-"""Colour conversion: sRGB <-> CIE L*a*b* (D65), the model's Lab scaling, and integer pixels.
+"""Colour conversion: sRGB <-> CIE L*a*b* (D65) and the model's Lab scaling, in torch.
 
 The model sees luminance and predicts chrominance in CIE Lab, so every frame passes through
 here on the way in and out. Everything is computed in float32 whatever the input precision,
@@ -59,7 +59,7 @@ def _check_image(x: Tensor, name: str) -> None:
     if not x.is_floating_point():
         raise TypeError(
             f"{name} must be a floating-point tensor, got {x.dtype}; "
-            "convert integer pixels with from_uint8 / from_uint16 first"
+            "divide integer pixels by their peak code (255 for 8 bits) first"
         )
 
 
@@ -131,11 +131,6 @@ def normalize_l(lightness: Tensor) -> Tensor:
     return lightness / L_SCALE - L_OFFSET
 
 
-def denormalize_l(x: Tensor) -> Tensor:
-    """The model's [-1, 1] back to L in [0, 100]."""
-    return (x + L_OFFSET) * L_SCALE
-
-
 def normalize_ab(ab: Tensor) -> Tensor:
     """a and b (about [-128, 127]) to the model's [-1, 1]."""
     return ab / AB_SCALE
@@ -155,38 +150,11 @@ def merge_luminance(lightness: Tensor, ab: Tensor) -> Tensor:
     return torch.cat([lightness, ab], dim=-3)
 
 
-def split_lab(lab: Tensor) -> tuple[Tensor, Tensor]:
-    """Split Lab (..., 3, H, W) into L (..., 1, H, W) and ab (..., 2, H, W)."""
-    if lab.ndim < 3 or lab.shape[-3] != 3:
-        raise ValueError(f"lab must have shape (..., 3, H, W), got {tuple(lab.shape)}")
-    return lab[..., :1, :, :], lab[..., 1:, :, :]
-
-
-def _quantize(x: Tensor, levels: int, dtype: torch.dtype) -> Tensor:
-    """Clip to [0, 1] and round (never truncate) to integer codes 0..levels; NaN becomes 0."""
-    x = torch.nan_to_num(x.float(), nan=0.0)
-    return (x.clamp(0.0, 1.0) * levels).round().to(dtype)
-
-
 def to_uint8(rgb: Tensor) -> Tensor:
-    """[0, 1] floats to 8-bit codes, rounded to nearest."""
-    return _quantize(rgb, 255, torch.uint8)
+    """[0, 1] floats to 8-bit codes: clipped, rounded half up, NaN to 0.
 
-
-def from_uint8(x: Tensor) -> Tensor:
-    """8-bit codes to float32 in [0, 1]."""
-    if x.dtype != torch.uint8:
-        raise TypeError(f"expected a uint8 tensor, got {x.dtype}")
-    return x.float() / 255.0
-
-
-def to_uint16(rgb: Tensor) -> Tensor:
-    """[0, 1] floats to 16-bit codes (for 16-bit TIFF / DPX), rounded to nearest."""
-    return _quantize(rgb, 65535, torch.uint16)
-
-
-def from_uint16(x: Tensor) -> Tensor:
-    """16-bit codes to float32 in [0, 1]."""
-    if x.dtype != torch.uint16:
-        raise TypeError(f"expected a uint16 tensor, got {x.dtype}")
-    return x.float() / 65535.0
+    The torch counterpart of ``ycbcr.rgb_to_codes(rgb, 8)``, the one rounding of colour to
+    integers (a value k + 0.5 goes up whatever the parity of k); tests check they agree.
+    """
+    x = torch.nan_to_num(rgb.float(), nan=0.0).clamp(0.0, 1.0)
+    return torch.floor(x * 255.0 + 0.5).to(torch.uint8)

@@ -13,6 +13,10 @@ writer needs exact, documented conversions between code values and analog values
 
 Everything is computed in float32 (float64 only where exactness of an integer rescale needs
 it); RGB images are (..., 3) with the channels last.
+
+``LUMA_COEFFICIENTS`` is the one table of the matrices' constants. The colorizer computes
+Cb/Cr and limits them on the model's device with the torch functions of ``ycbcr_torch``,
+which read the same table; ``tests/core/test_ycbcr.py`` checks the two agree.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ FloatArray = NDArray[np.float32]
 CodeArray = NDArray[np.uint8] | NDArray[np.uint16]
 
 
-def _coefficients(matrix: str) -> tuple[float, float, float]:
+def coefficients(matrix: str) -> tuple[float, float, float]:
     """(Kr, Kg, Kb) for ``matrix``; ValueError listing the allowed names otherwise."""
     if matrix not in LUMA_COEFFICIENTS:
         raise ValueError(f"unknown matrix {matrix!r}; allowed: {', '.join(MATRICES)}")
@@ -89,22 +93,13 @@ def _round_to_codes(x: NDArray[np.floating], bit_depth: int) -> CodeArray:
     return np.clip(np.floor(x + 0.5), 0, top).astype(code_dtype(bit_depth))
 
 
-def rgb_to_ycbcr(rgb: ArrayLike, matrix: Matrix) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """R'G'B' in [0, 1], channels last, to (y, cb, cr) with ``matrix`` (non-constant luminance)."""
-    kr, kg, kb = _coefficients(matrix)
-    rgb = np.asarray(rgb, dtype=np.float32)
-    if rgb.ndim < 1 or rgb.shape[-1] != 3:
-        raise ValueError(f"rgb must have shape (..., 3), got {rgb.shape}")
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = np.float32(kr) * r + np.float32(kg) * g + np.float32(kb) * b
-    cb = (b - y) * np.float32(0.5 / (1.0 - kb))
-    cr = (r - y) * np.float32(0.5 / (1.0 - kr))
-    return y.astype(np.float32), cb.astype(np.float32), cr.astype(np.float32)
-
-
 def luma_from_rgb(r: ArrayLike, g: ArrayLike, b: ArrayLike, matrix: Matrix) -> NDArray[np.floating]:
-    """Y' = Kr·R' + Kg·G' + Kb·B' in the inputs' own precision and scale (codes stay codes)."""
-    kr, kg, kb = _coefficients(matrix)
+    """Y' = Kr·R' + Kg·G' + Kb·B' in the inputs' own precision and scale (codes stay codes).
+
+    The reader computes the luma of RGB scans with it; ``ycbcr_torch.chroma_from_rgb`` is
+    its counterpart for Cb/Cr on the model's device.
+    """
+    kr, kg, kb = coefficients(matrix)
     return kr * np.asarray(r) + kg * np.asarray(g) + kb * np.asarray(b)
 
 
@@ -120,12 +115,25 @@ def _chroma_deltas(
 
 def ycbcr_to_rgb(y: ArrayLike, cb: ArrayLike, cr: ArrayLike, matrix: Matrix) -> FloatArray:
     """(y, cb, cr) to R'G'B', channels last; not clipped, so out-of-gamut values show."""
-    kr, kg, kb = _coefficients(matrix)
+    kr, kg, kb = coefficients(matrix)
     y = np.asarray(y, dtype=np.float32)
     cb = np.asarray(cb, dtype=np.float32)
     cr = np.asarray(cr, dtype=np.float32)
     dr, dg, db = _chroma_deltas(cb, cr, kr, kg, kb)
     return np.stack([y + dr, y + dg, y + db], axis=-1).astype(np.float32)
+
+
+def rgb_to_codes(rgb: ArrayLike, bit_depth: int) -> CodeArray:
+    """R'G'B' to integer codes 0..2^bits-1: clipped to [0, 1], scaled, rounded half up.
+
+    The one rounding of colour to integers: RGB image sequences are written with it, and the
+    8-bit pictures people look at (the preview, contact sheets) are made with it, so the
+    screen shows exactly the codes an 8-bit export holds. Half up rather than NumPy's
+    half-to-even ``rint``, as every code conversion in this module: a value k + 0.5 always
+    goes up, whatever the parity of k.
+    """
+    rgb = np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0)
+    return _round_to_codes(rgb * np.float32((1 << bit_depth) - 1), bit_depth)
 
 
 def limit_to_gamut(
@@ -137,7 +145,7 @@ def limit_to_gamut(
     restorer wants when an invented colour would otherwise clip. Where ``y`` itself is
     outside [0, 1] (super-white, sub-black) no chroma can help; such pixels become grey.
     """
-    kr, kg, kb = _coefficients(matrix)
+    kr, kg, kb = coefficients(matrix)
     y = np.asarray(y, dtype=np.float32)
     cb = np.asarray(cb, dtype=np.float32)
     cr = np.asarray(cr, dtype=np.float32)
@@ -160,25 +168,11 @@ def luma_to_float(codes: ArrayLike, bit_depth: int, color_range: ColorRange) -> 
     return ((codes.astype(np.float32) - np.float32(offset)) / np.float32(span)).astype(np.float32)
 
 
-def float_to_luma_codes(y: ArrayLike, bit_depth: int, color_range: ColorRange) -> CodeArray:
-    """y to luma code values: rounded half up, clipped to 0..2^bits-1."""
-    offset, span = luma_scale(bit_depth, color_range)
-    y = np.asarray(y, dtype=np.float32)
-    return _round_to_codes(np.float32(offset) + np.float32(span) * y, bit_depth)
-
-
 def chroma_to_codes(c: ArrayLike, bit_depth: int, color_range: ColorRange) -> CodeArray:
     """Cb or Cr in [-0.5, 0.5] to code values (H.273): rounded half up, clipped."""
     offset, span = chroma_scale(bit_depth, color_range)
     c = np.asarray(c, dtype=np.float32)
     return _round_to_codes(np.float32(offset) + np.float32(span) * c, bit_depth)
-
-
-def codes_to_chroma(codes: ArrayLike, bit_depth: int, color_range: ColorRange) -> FloatArray:
-    """Chroma code values back to Cb or Cr (the inverse of chroma_to_codes, unrounded)."""
-    offset, span = chroma_scale(bit_depth, color_range)
-    codes = np.asarray(codes)
-    return ((codes.astype(np.float32) - np.float32(offset)) / np.float32(span)).astype(np.float32)
 
 
 def rescale_luma_codes(

@@ -19,6 +19,7 @@ from flowchroma_core.colour.ycbcr import (
     luma_from_rgb,
     luma_to_float,
     rescale_luma_codes,
+    rgb_to_codes,
     ycbcr_to_rgb,
 )
 from flowchroma_core.video.presets import ChromaLayout, PixelFormat
@@ -173,10 +174,7 @@ def pack_frame(
     if pixel_format.chroma == "rgb":
         y = luma_to_float(luma, src_bits, src_range)
         cb, cr = limit_to_gamut(y, cb, cr, matrix)
-        rgb = np.clip(ycbcr_to_rgb(y, cb, cr, matrix), 0.0, 1.0)
-        top = (1 << bits) - 1
-        codes = np.floor(rgb * np.float32(top) + np.float32(0.5))
-        codes = codes.astype(np.uint8 if bits == 8 else np.uint16)
+        codes = rgb_to_codes(ycbcr_to_rgb(y, cb, cr, matrix), bits)
         if pixel_format.pix_fmt.startswith("gbrp"):
             planes = [codes[..., 1], codes[..., 2], codes[..., 0]]
         else:

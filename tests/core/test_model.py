@@ -128,7 +128,7 @@ def _real_clip_lab(path: Path, frames: int, height: int, width: int) -> torch.Te
             out.append(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA))
             if len(out) == frames:
                 break
-    rgb_t = lab.from_uint8(torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2))
+    rgb_t = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255.0
     return lab.rgb_to_lab(rgb_t)
 
 

@@ -1,27 +1,42 @@
-"""Y'CbCr conversions: published reference values, round trips, code ranges, gamut limiting."""
+"""Y'CbCr conversions: published reference values, round trips, code ranges, gamut limiting,
+the one rounding to integer codes, and the torch versions agreeing with the NumPy ones."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+from flowchroma_core.colour.lab import to_uint8
 from flowchroma_core.colour.ycbcr import (
     MATRICES,
+    chroma_scale,
     chroma_to_codes,
-    codes_to_chroma,
-    float_to_luma_codes,
     limit_to_gamut,
+    luma_from_rgb,
+    luma_scale,
     luma_to_float,
     rescale_luma_codes,
-    rgb_to_ycbcr,
+    rgb_to_codes,
     ycbcr_to_rgb,
 )
+from flowchroma_core.colour.ycbcr_torch import chroma_from_rgb, limit_chroma
 
 RNG = np.random.default_rng(1234)
 
 
 def _random_rgb(n: int = 4096) -> np.ndarray:
     return RNG.random((n, 3), dtype=np.float32)
+
+
+def rgb_to_ycbcr(rgb: np.ndarray, matrix: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(y, cb, cr) of R'G'B' (..., 3) as the product computes them: luma in NumPy (the
+    reader's), chroma in torch (the colorizer's)."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    y = luma_from_rgb(rgb[..., 0], rgb[..., 1], rgb[..., 2], matrix)  # type: ignore[arg-type]
+    planes = torch.from_numpy(np.ascontiguousarray(np.moveaxis(rgb, -1, 0)))
+    cb, cr = chroma_from_rgb(planes, matrix)  # type: ignore[arg-type]
+    return y.astype(np.float32), cb.numpy(), cr.numpy()
 
 
 @pytest.mark.parametrize(
@@ -41,12 +56,13 @@ def _random_rgb(n: int = 4096) -> np.ndarray:
     ],
 )
 def test_reference_values(matrix, rgb, expected) -> None:
-    y, cb, cr = rgb_to_ycbcr(np.array(rgb, dtype=np.float32), matrix)
-    np.testing.assert_allclose([y, cb, cr], expected, atol=1e-5)
+    y, cb, cr = rgb_to_ycbcr(np.array([[rgb]], dtype=np.float32), matrix)
+    np.testing.assert_allclose([y[0, 0], cb[0, 0], cr[0, 0]], expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("matrix", MATRICES)
 def test_round_trip(matrix) -> None:
+    """NumPy luma and torch chroma, decoded by NumPy, give the colour back: one table."""
     rgb = _random_rgb().reshape(64, 64, 3)
     y, cb, cr = rgb_to_ycbcr(rgb, matrix)
     assert y.shape == (64, 64) and y.dtype == np.float32
@@ -59,7 +75,9 @@ def test_round_trip(matrix) -> None:
 
 def test_unknown_matrix_lists_allowed() -> None:
     with pytest.raises(ValueError, match="bt709, bt601, bt2020"):
-        rgb_to_ycbcr(np.zeros(3), "srgb")  # type: ignore[arg-type]
+        luma_from_rgb(0.0, 0.0, 0.0, "srgb")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="bt709, bt601, bt2020"):
+        chroma_from_rgb(torch.zeros(3, 1, 1), "srgb")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -68,9 +86,8 @@ def test_unknown_matrix_lists_allowed() -> None:
      (8, "pc", 0, 255), (10, "pc", 0, 1023), (16, "pc", 0, 65535)],
 )  # fmt: skip
 def test_luma_code_ranges(bits, color_range, black, white) -> None:
-    codes = float_to_luma_codes(np.array([0.0, 1.0, -1.0, 2.0]), bits, color_range)
-    assert codes.dtype == (np.uint8 if bits == 8 else np.uint16)
-    assert codes.tolist() == [black, white, 0, (1 << bits) - 1]
+    offset, span = luma_scale(bits, color_range)
+    assert (offset, offset + span) == (black, white)
     np.testing.assert_allclose(luma_to_float(np.array([black, white]), bits, color_range), [0, 1])
 
 
@@ -83,14 +100,17 @@ def test_chroma_code_ranges(bits, color_range, lo, mid, hi) -> None:
     codes = chroma_to_codes(np.array([-0.5, 0.0, 0.5]), bits, color_range)
     assert codes.tolist() == [lo, mid, hi]
     # the inverse recovers the analog value to within half a code step
-    back = codes_to_chroma(codes, bits, color_range)
+    offset, span = chroma_scale(bits, color_range)
+    back = (codes.astype(np.float64) - offset) / span
     np.testing.assert_allclose(back, [-0.5, 0.0, 0.5], atol=0.5 / (1 << bits) * 2)
 
 
 def test_rounding_is_half_up_not_truncation() -> None:
-    # 16 + 219·y = 16.6 must give 17, and 16.4 must give 16
-    y = np.array([0.6 / 219, 0.4 / 219], dtype=np.float32)
-    assert float_to_luma_codes(y, 8, "tv").tolist() == [17, 16]
+    # 255·x = 16.6 must give 17, and 16.4 must give 16; outside [0, 1] clips
+    x = np.array([16.6 / 255, 16.4 / 255, -0.2, 1.3], dtype=np.float32)
+    assert rgb_to_codes(x, 8).tolist() == [17, 16, 0, 255]
+    assert rgb_to_codes(x, 8).dtype == np.uint8 and rgb_to_codes(x, 10).dtype == np.uint16
+    assert rgb_to_codes(np.float32([16.6 / 1023, 1.0]), 10).tolist() == [17, 1023]
     assert chroma_to_codes(np.array([0.6 / 224, -0.6 / 224]), 8, "tv").tolist() == [129, 127]
 
 
@@ -98,7 +118,8 @@ def test_rounding_is_half_up_not_truncation() -> None:
 def test_luma_round_trip_every_code(color_range) -> None:
     for bits in (8, 10, 12, 16):
         codes = np.arange(1 << bits, dtype=np.uint16 if bits > 8 else np.uint8)
-        back = float_to_luma_codes(luma_to_float(codes, bits, color_range), bits, color_range)
+        offset, span = luma_scale(bits, color_range)
+        back = np.floor(offset + span * luma_to_float(codes, bits, color_range) + 0.5)
         np.testing.assert_array_equal(back, codes)
 
 
@@ -169,3 +190,53 @@ def test_limit_to_gamut_greys_out_superwhite() -> None:
     cb2, cr2 = limit_to_gamut(np.array([1.05, -0.02]), np.array([0.2, 0.2]), np.array([0.1, 0.1]),
                               "bt709")  # fmt: skip
     assert cb2.tolist() == [0.0, 0.0] and cr2.tolist() == [0.0, 0.0]
+
+
+def _ties(count: int = 200) -> np.ndarray:
+    """float32 values in [0, 1] whose float32 product with 255 is exactly k + 0.5, k even:
+    where rounding half up and NumPy's half-to-even rint disagree."""
+    found = []
+    for k in range(0, 254, 2):
+        x = np.float32((k + 0.5) / 255)
+        for candidate in (x, np.nextafter(x, np.float32(0)), np.nextafter(x, np.float32(1))):
+            if candidate * np.float32(255) == np.float32(k + 0.5):
+                found.append(candidate)
+                break
+        if len(found) == count:
+            break
+    return np.array(found, dtype=np.float32)
+
+
+def test_display_rounding_is_half_up_at_exact_ties() -> None:
+    ties = _ties()
+    assert len(ties) > 10  # the ties exist in float32
+    codes = rgb_to_codes(ties, 8).astype(np.int64)
+    np.testing.assert_array_equal(codes, np.floor(ties * np.float32(255)) + 1)
+    assert (codes != np.rint(ties * np.float32(255))).all()  # what rint would have shown
+
+
+def test_to_uint8_agrees_with_rgb_to_codes() -> None:
+    """The torch 8-bit rounding (lab.to_uint8) and the NumPy one are the same rounding."""
+    x = np.concatenate(
+        [_ties(), RNG.uniform(-0.2, 1.2, 5000).astype(np.float32), np.float32([0, 1])]
+    )
+    np.testing.assert_array_equal(to_uint8(torch.from_numpy(x)).numpy(), rgb_to_codes(x, 8))
+
+
+@pytest.mark.parametrize("matrix", MATRICES)
+def test_limit_chroma_in_torch_agrees_with_limit_to_gamut(matrix) -> None:
+    """The colorizer's limit (torch) and the writer's (NumPy): same constants, same limit."""
+    y = RNG.random((96, 96), dtype=np.float32)
+    y[0, :8] = [0.0, 1.0, 0.0, 1.0, 1e-4, 1 - 1e-4, 0.5, 0.5]  # black, white, near them
+    cb = RNG.uniform(-0.5, 0.5, (96, 96)).astype(np.float32)
+    cr = RNG.uniform(-0.5, 0.5, (96, 96)).astype(np.float32)
+    cb[1, :4] = cr[1, :4] = 0.0  # greys stay grey
+    cb_np, cr_np = limit_to_gamut(y, cb, cr, matrix)
+    cb_t, cr_t = limit_chroma(
+        torch.from_numpy(y), torch.from_numpy(cb), torch.from_numpy(cr), matrix
+    )
+    # NumPy shaves a relative 1e-6 off a scale below 1, so that float rounding cannot leave a
+    # channel a hair outside; otherwise the two are the same limit.
+    np.testing.assert_allclose(cb_t.numpy(), cb_np, atol=2e-6, rtol=0)
+    np.testing.assert_allclose(cr_t.numpy(), cr_np, atol=2e-6, rtol=0)
+    assert (np.abs(cb_np) < np.abs(cb) - 1e-3).mean() > 0.1  # the limit really bit
