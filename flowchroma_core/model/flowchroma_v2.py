@@ -195,15 +195,15 @@ class FlowChromaV2(nn.Module):
         """Packed (N, D) -> logits (N, classes) and the four maps (N, C, H/s, W/s)."""
         n = features.shape[0]
         k = self.config.backbone_classes
+        if features.shape[1] != self.feature_size(h, w):
+            raise ValueError(
+                f"backbone features have {features.shape[1]} values per frame; a {h}x{w} input "
+                f"needs {self.feature_size(h, w)}"
+            )
         logits, offset, maps = features[:, :k], k, []
         for c, y, x in self._shapes(h, w):
             maps.append(features[:, offset : offset + c * y * x].reshape(n, c, y, x))
             offset += c * y * x
-        if offset != features.shape[1]:
-            raise ValueError(
-                f"backbone features have {features.shape[1]} values per frame; a {h}x{w} input "
-                f"needs {offset}"
-            )
         return logits, maps
 
     # ------------------------------------------------------------------ guidance

@@ -1,0 +1,258 @@
+"""Colour model v2: shapes, exact no-guidance behaviour, carried state, files, classes, training."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from flowchroma_core.model.files import load_model, save_model
+from flowchroma_core.model.flowchroma_v2 import FlowChromaV2, temperature
+from flowchroma_core.model.network import TINY_V2_CONFIG, FlowChroma, create_model
+from flowchroma_core.training import colour_classes as cc
+from flowchroma_core.training import load_train_config, train
+
+CFG = TINY_V2_CONFIG
+
+
+def _model(seed: int = 0) -> FlowChromaV2:
+    torch.manual_seed(seed)
+    m = create_model(CFG).eval()
+    m.bins.copy_(torch.randn(CFG.colour_bins, 2) * 40)
+    return m
+
+
+def _clip(b: int = 1, t: int = 4, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, t, 1, CFG.input_height, CFG.input_width, generator=g) * 2 - 1
+
+
+def _randomise_guidance(m: FlowChromaV2) -> None:
+    """Give the zero-started guidance weights values, as training does."""
+    with torch.no_grad():
+        m.encoder[0].weight[:, 1:].normal_(0, 0.5)
+        for fuse in (m.fuse16, m.fuse8, m.fuse4):
+            fuse.weight[:, -6:].normal_(0, 0.5)
+
+
+def test_shapes_and_range() -> None:
+    m = _model()
+    l = _clip()
+    ab, state = m(l)
+    assert ab.shape == (1, 4, 2, CFG.input_height, CFG.input_width)
+    assert ab.abs().max() <= 1.0
+    assert state[2].shape == (1, CFG.gru_size, CFG.input_height // 16, CFG.input_width // 16)
+
+
+@torch.no_grad()
+def test_no_guidance_is_exactly_automatic_and_guidance_starts_at_zero() -> None:
+    m = _model()
+    l = _clip()
+    auto, _ = m(l)
+    zeros = torch.zeros(1, 4, 3, CFG.input_height, CFG.input_width)
+    hints = zeros.clone()
+    hints[:, :, :, 10:20, 10:20] = torch.tensor([0.5, -0.3, 1.0])[:, None, None]
+    refs = torch.rand(1, 2, 3, CFG.input_height, CFG.input_width) * 2 - 1
+    # freshly built: every guidance path has zero weight, so guidance changes nothing
+    guided, _ = m(l, hints=hints, references=refs)
+    assert (guided - auto).abs().max() < 1e-6
+    # trained guidance weights: zero hints and no reference still give the automatic result
+    _randomise_guidance(m)
+    again, _ = m(l, hints=zeros)
+    assert (again - m(l)[0]).abs().max() < 1e-6
+    moved, _ = m(l, hints=hints)
+    assert (moved - m(l)[0]).abs().max() > 1e-3
+
+
+@torch.no_grad()
+def test_points_pull_the_colour_towards_the_hint_after_a_little_training() -> None:
+    """The hint path can learn: a few steps on one frame move the hinted patch to its colour."""
+    torch.manual_seed(0)
+    m = _model().train()
+    l = _clip(t=1)
+    target = torch.tensor([40.0, -30.0])  # CIE a*, b*
+    hints = torch.zeros(1, 1, 3, CFG.input_height, CFG.input_width)
+    hints[:, :, 0, 16:48, 16:48] = target[0] / 110
+    hints[:, :, 1, 16:48, 16:48] = target[1] / 110
+    hints[:, :, 2, 16:48, 16:48] = 1.0
+    ab_true = torch.zeros(1, 2, CFG.input_height // 4, CFG.input_width // 4)
+    ab_true[:, :, 4:12, 4:12] = target[:, None, None]
+    m.bins.copy_(
+        torch.stack(
+            torch.meshgrid(torch.linspace(-60, 60, 4), torch.linspace(-60, 60, 4), indexing="ij"),
+            -1,
+        ).view(-1, 2)
+    )
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=3e-3)
+    with torch.enable_grad():
+        for _ in range(60):
+            out, _ = m.forward_head(l, hints=hints)
+            loss = cc.class_loss(out.flatten(0, 1), ab_true, m.bins, torch.ones(16))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    m.eval()
+    ab, _ = m(l, hints=hints, vividness=1.0)
+    inside = ab[0, 0, :, 24:40, 24:40].mean((-1, -2)) * 128
+    assert (inside - target).abs().max() < 15
+
+
+@torch.no_grad()
+def test_carried_state_makes_clips_exact() -> None:
+    m = _model()
+    l = _clip(t=6)
+    whole, _ = m(l)
+    first, state = m(l[:, :4], carry_at=2)
+    rest, _ = m(l[:, 2:], state=state)
+    assert (first[:, :2] - whole[:, :2]).abs().max() < 1e-5
+    assert (rest - whole[:, 2:]).abs().max() < 1e-5
+
+
+@torch.no_grad()
+def test_packed_backbone_features_round_trip() -> None:
+    m = _model()
+    l = _clip(t=2)
+    feats = m.backbone_features(l)
+    assert feats.shape == (1, 2, m.feature_size(CFG.input_height, CFG.input_width))
+    a, _ = m(l)
+    b, _ = m(l, features=feats)
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="values per frame"):
+        m(l, features=feats[..., :-1])
+
+
+def test_vividness_sharpens_the_decoding() -> None:
+    m = _model()
+    out = torch.randn(2, CFG.colour_bins, 4, 4)
+    muted = m.decode(out, 0.0).norm(dim=1).mean()
+    vivid = m.decode(out, 1.0).norm(dim=1).mean()
+    assert vivid > muted
+    assert temperature(0.0) == 1.0 and temperature(1.0) == pytest.approx(0.15)
+
+
+def test_model_file_round_trip_keeps_bins_and_output(tmp_path: Path) -> None:
+    m = _model()
+    path = tmp_path / "v2.safetensors"
+    save_model(m, path, training={"steps": 1})
+    loaded, meta = load_model(path, backbone_weights="random")
+    assert isinstance(loaded, FlowChromaV2)
+    assert meta.config == CFG
+    assert torch.equal(loaded.bins, m.bins)
+    l = _clip()
+    loaded.backbone.load_state_dict(m.backbone.state_dict())
+    with torch.no_grad():
+        assert torch.equal(loaded(l)[0], m(l)[0])
+
+
+def test_the_shipped_paper_model_file_still_loads() -> None:
+    from flowchroma_core.model.files import default_model_path
+
+    path = default_model_path()
+    meta = json.loads(json.dumps({}))
+    model, meta = load_model(path, backbone_weights="random")
+    assert meta.config.design in ("paper", "v2")
+    assert isinstance(model, FlowChroma | FlowChromaV2)
+
+
+def test_colour_classes_prior_and_soft_targets() -> None:
+    rng = np.random.default_rng(0)
+    ab = np.concatenate([rng.normal(0, 5, (5000, 2)), rng.normal((40, 40), 5, (500, 2))])
+    counts = cc.histogram(ab)
+    bins, weights = cc.bins_and_weights(counts)
+    assert len(bins) == (counts > 0).sum()
+    prior = counts[counts > 0] / counts.sum()  # argwhere order is row-major, as histogram's
+    assert weights[np.argmax(prior)] < weights[np.argmin(prior)]  # rare colours weigh more
+    target, nearest = cc.soft_targets(torch.tensor([[[[3.0]], [[-2.0]]]]), torch.from_numpy(bins))
+    assert target.sum(1).item() == pytest.approx(1.0, abs=1e-5)
+    assert (torch.from_numpy(bins)[nearest.item()] - torch.tensor([3.0, -2.0])).norm() < 8
+    logits = torch.full((1, len(bins), 1, 1), -30.0)
+    logits[0, 5] = 30.0
+    assert torch.allclose(
+        cc.expected_ab(logits, torch.from_numpy(bins))[0, :, 0, 0], torch.from_numpy(bins[5])
+    )
+
+
+def test_temporal_loss_is_zero_for_colours_that_follow_the_flow() -> None:
+    ab = torch.rand(1, 1, 2, 8, 8)
+    shifted = torch.roll(ab, shifts=1, dims=-1)  # frame 1 = frame 0 moved one pixel right
+    pair = torch.cat([ab, shifted], 1)
+    flow = torch.zeros(1, 2, 3, 8, 8)
+    flow[:, 1, 0] = -1.0  # frame 1's pixel x came from x - 1 in frame 0
+    flow[:, 1, 2] = 1.0
+    flow[:, 1, 2, :, 0] = 0.0  # the pixel that entered from the border has no origin
+    assert cc.temporal_loss(pair, flow).item() < 1e-6
+    flow[:, 1, 0] = 0.0
+    assert cc.temporal_loss(pair, flow).item() > 0.05
+
+
+V2_TOML = """
+[data]
+clips = ["{clips}"]
+photos = ["{photos}"]
+holdout = 1
+max_frames_per_video = 8
+cache_dir = "{cache}"
+[model]
+design = "v2"
+clip_length = 4
+input_height = 64
+input_width = 96
+encoder_widths = [8, 8, 16, 16]
+lstm_size = 8
+lstm_layers = 1
+temporal_size = 8
+semantic_size = 8
+gru_size = 8
+decoder_widths = [16, 16, 16, 16]
+match_size = 8
+head = "classes"
+guidance = true
+[train]
+steps = 4
+batch = 2
+photos = 2
+warmup = 1
+loss = "classes"
+guide_from = 2
+checkpoint_every = 2
+validate_every = 2
+threads = 1
+run_dir = "{run}"
+"""
+
+
+def test_v2_training_runs_and_resumes_exactly(shared_data: Path, tmp_path: Path) -> None:
+    clips, photos = tmp_path / "clips", tmp_path / "photos"
+    clips.mkdir()
+    photos.mkdir()
+    for p in sorted((shared_data / "clips").glob("*.mp4"))[:3]:
+        (clips / p.name).symlink_to(p)
+    for p in sorted((shared_data / "photos").glob("*.jpg"))[:4]:
+        (photos / p.name).symlink_to(p)
+
+    def config(name: str):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(
+            V2_TOML.format(
+                clips=clips, photos=photos, cache=tmp_path / "cache", run=tmp_path / name
+            )
+        )
+        return load_train_config(path)
+
+    whole = train(config("whole"))
+    train(config("split"), stop_after=3)  # killed after step 3: resumes from step 2
+    split = train(config("split"))
+    a, meta = load_model(whole, backbone_weights="random")
+    b, _ = load_model(split, backbone_weights="random")
+    assert meta.config.colour_bins > 10
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        if not name.startswith("backbone"):
+            assert torch.equal(x, y), name
+    log = [json.loads(r) for r in (tmp_path / "whole" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    assert "val_ab_mae" in log[1] and "temporal" in log[0]
+    assert replace(meta.config, colour_bins=0) == replace(config("whole").model, colour_bins=0)
