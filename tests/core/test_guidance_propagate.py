@@ -1,0 +1,96 @@
+"""Flow propagation: hints follow the picture, decay, die at the frame edge; FlowCarry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flowchroma_core.guidance.propagate import (
+    FlowCarry,
+    FlowField,
+    carry_hints,
+    confidence_at,
+    merge_nearest,
+)
+from tests.core.guidance_media import panning
+
+H, W = 96, 128
+
+
+def _greys(frames: list[np.ndarray]) -> list[np.ndarray]:
+    return [f.mean(axis=2).astype(np.uint8) for f in frames]
+
+
+def _patch_map(y: int, x: int, side: int, a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+    ab = np.zeros((H, W, 2), np.float32)
+    presence = np.zeros((H, W), np.float32)
+    ab[y : y + side, x : x + side] = (a, b)
+    presence[y : y + side, x : x + side] = 1
+    return ab, presence
+
+
+def test_hint_follows_the_motion_and_decays() -> None:
+    greys = _greys(panning(9, H, W, dx=2))  # content moves 2 px left per frame
+    ab, presence = _patch_map(40, 60, 8, 50.0, -20.0)
+    out = carry_hints(greys, 4, ab, presence)
+    assert out.shape == (9, H, W, 3)
+    for t in range(9):
+        alive = out[t, ..., 2] > 0
+        assert alive.sum() >= 36, t  # most of the 8x8 patch survives
+        ys, xs = np.nonzero(alive)
+        shift = 2 * (t - 4)
+        assert xs.mean() == pytest.approx(60 + 3.5 - shift, abs=1.0), t
+        assert ys.mean() == pytest.approx(43.5, abs=1.0), t
+        assert out[t, alive, 0] == pytest.approx(50.0, abs=0.5)
+        assert out[t, alive, 1] == pytest.approx(-20.0, abs=0.5)
+        assert np.allclose(out[t, alive, 2], confidence_at(t - 4))
+    assert confidence_at(16) == pytest.approx(np.exp(-1))
+    assert out[4, 43, 63, 2] == 1.0  # the restorer's own point
+
+
+def test_hint_leaving_the_frame_is_dropped() -> None:
+    greys = _greys(panning(12, H, W, dx=3))
+    ab, presence = _patch_map(40, 4, 4, 30.0, 30.0)  # near the left edge, moving out
+    out = carry_hints(greys, 0, ab, presence)
+    assert (out[0, ..., 2] > 0).sum() == 16
+    assert (out[-1, ..., 2] > 0).sum() == 0
+    assert np.abs(out[-1, ..., :2]).max() == 0
+
+
+def test_inconsistent_flow_drops_the_hint() -> None:
+    greys = _greys(panning(2, H, W, dx=2))
+    other = _greys(panning(1, H, W, seed=9))[0]  # an unrelated picture: the check fails
+    ab, presence = _patch_map(40, 60, 8, 50.0, -20.0)
+    kept = carry_hints(greys, 0, ab, presence)[1, ..., 2]
+    lost = carry_hints([greys[0], other], 0, ab, presence)[1, ..., 2]
+    assert (kept > 0).sum() > 40
+    assert (lost > 0).sum() < (kept > 0).sum() / 2
+
+
+def test_merge_keeps_the_nearest_keyframe() -> None:
+    near = np.zeros((2, 2, 3), np.float32)
+    far = np.zeros((2, 2, 3), np.float32)
+    near[0, 0] = (10, 10, 0.9)
+    far[0, 0] = (-10, -10, 0.5)
+    far[1, 1] = (-10, -10, 0.5)
+    merged = merge_nearest([far, near])
+    assert merged[0, 0].tolist() == pytest.approx([10, 10, 0.9])
+    assert merged[1, 1].tolist() == pytest.approx([-10, -10, 0.5])
+
+
+def test_flow_carry_warps_the_keyframe_colours() -> None:
+    frames = panning(6, H, W, dx=2)
+    greys = _greys(frames)
+    ab0 = frames[0][..., :2].astype(np.float32)  # any colour field tied to the texture
+    carry = FlowCarry(flow=FlowField())
+    with pytest.raises(RuntimeError):
+        carry.push(greys[1])
+    carry.reset(greys[0], ab0)
+    for t in range(1, 6):
+        carried = carry.push(greys[t])
+        truth = frames[t][..., :2].astype(np.float32)
+        inner = (slice(8, -8), slice(8, -8 - 2 * t))
+        err = np.abs(carried[inner] - truth[inner]).mean()
+        pasted = np.abs(ab0[inner] - truth[inner]).mean()
+        assert err < 0.25 * pasted, (t, err, pasted)
+    assert carry.steps == 5
