@@ -169,6 +169,38 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    """Colorize many films, each resumable, here or on Ray; a summary table at the end."""
+    from flowchroma_core.batch.driver import BatchRequest
+    from flowchroma_core.batch.films import expand_films, plan_films
+    from flowchroma_core.batch.report import summary_table
+    from flowchroma_core.batch.runner import run_batch
+
+    if args.ray not in (None, "local") and Path(args.ray).exists():
+        args.input.insert(0, Path(args.ray))  # `--ray film.mp4 ...`: a film, not an address
+        args.ray = "local"
+    settings = _settings_from(args)
+    codec = args.codec or settings.export_codec
+    films = plan_films(expand_films(args.input), args.output, codec)
+    args.output.mkdir(parents=True, exist_ok=True)
+    request = BatchRequest(
+        tuple(films), settings.colorize_options(), codec, overwrite=args.overwrite,
+        restart=args.restart, frame_rate=args.rate,
+    )  # fmt: skip
+    result = run_batch(request, use_ray=args.ray is not None,
+                       address=None if args.ray == "local" else args.ray,
+                       workers=args.workers, quiet=args.quiet)  # fmt: skip
+    print(summary_table(result.outcomes, wall_seconds=result.seconds))
+    for outcome in result.outcomes:
+        for note in outcome.notes:
+            print(f"note: {outcome.film.name}: {note}", file=sys.stderr)
+    if result.cancelled:
+        print("cancelled: started films keep their journals; run the same command again to "
+              "resume", file=sys.stderr)  # fmt: skip
+        return 130
+    return 1 if result.failed else 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     """Measure colorization against colour originals (or sheet black-and-white films)."""
     from flowchroma_core.evaluation.report import EvaluationError
@@ -319,6 +351,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=Fraction, help="frame rate of an image sequence (default 24)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_colorize)
+
+    p = sub.add_parser(
+        "batch",
+        help="colorize many films (resumable; optionally on a Ray cluster)",
+        description="Colorize films, folders of videos or list files (one path per line, "
+        "# comments) into OUTDIR/<film stem>.<codec extension>. Each film is made in "
+        "segments with a journal: run the same command again to resume.",
+    )
+    p.add_argument("input", nargs="+", type=Path, help="films, folders of videos, list files")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the folder to write into")
+    p.add_argument("--codec", choices=CODEC_NAMES, help="default: the saved export codec")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run the segments on Ray: alone, a new local instance on 127.0.0.1; with an "
+        "address, join that cluster (needs: pip install 'flowchroma-studio[cluster]')",
+    )
+    p.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, else CPU)")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    p.add_argument("--restart", action="store_true", help="discard unfinished work; start afresh")
+    _add_option_flags(p)
+    p.add_argument("--rate", type=Fraction, help="frame rate of image sequences (default 24)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_batch)
 
     p = sub.add_parser("train", help="train a model from a TOML configuration (resumes)")
     p.add_argument("config", type=Path, help="training configuration (see configs/)")

@@ -1,0 +1,320 @@
+"""A batch on Ray: every segment of every film is a task of an actor pool.
+
+Each worker is an actor (``SegmentWorker``) that loads the model once, on its first task,
+and renders segments into part files in the film's work folder: the folder must be on a
+filesystem that the driver and every node see at the same path (shared storage). The
+driver (this process) plans the films one at a time while the workers render, records
+each finished part in the film's journal and assembles a film once its parts are all in.
+An actor asks for one GPU when the cluster has GPUs, one CPU otherwise. A worker that
+dies (killed, out of memory, node lost) is restarted by Ray and its task retried
+(``max_restarts``, ``max_task_retries``); an error raised by the task itself (a bad film)
+fails that film only. Ctrl+C cancels the tasks, stops the workers and leaves every
+started film's journal to resume from.
+
+``--ray`` alone starts a private Ray instance whose every service listens on 127.0.0.1
+only (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` before Ray is imported makes Ray choose the
+loopback address; ``_node_ip_address`` alone is turned into the machine's public address
+by Ray 2.x). ``--ray ADDRESS`` joins an existing cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from flowchroma_core.batch.driver import BatchRequest, BatchResult, FilmQueue
+from flowchroma_core.batch.report import BatchProgress
+from flowchroma_core.batch.work import FilmWork, model_key
+from flowchroma_core.errors import CancelToken, FlowChromaError
+from flowchroma_core.model.session import ModelSession
+from flowchroma_core.pipeline.export import ExportResult, colorize_file
+from flowchroma_core.pipeline.options import ColorizeOptions
+from flowchroma_core.pipeline.segments import Part, Segment, render_segment
+
+logger = logging.getLogger(__name__)
+
+RAY_MISSING = (
+    "--ray needs Ray, an optional extra: pip install 'flowchroma-studio[cluster]' "
+    "(or run the batch without --ray)"
+)
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+MAX_RESTARTS = 3
+"""How often Ray restarts a worker that died, and retries the task it was running."""
+
+
+def import_ray(*, local: bool) -> ModuleType:
+    """Ray, or one clear line saying how to install it. ``local``: bind to 127.0.0.1."""
+    if local:
+        os.environ.setdefault(LOOPBACK_ENV, "0")  # read once, when Ray is first imported
+    try:
+        import ray
+    except ImportError as error:
+        raise FlowChromaError(RAY_MISSING) from error
+    return ray
+
+
+@contextlib.contextmanager
+def ray_cluster(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
+    """Ray connected: a new local instance on 127.0.0.1 (``address`` None or "local") or
+    the cluster at ``address``. Shut down at the end if this call started it."""
+    local = address in (None, "local")
+    ray = import_ray(local=local)
+    if ray.is_initialized():
+        yield ray
+        return
+    begin = time.perf_counter()
+    if local:
+        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1",
+                 num_cpus=num_cpus, log_to_driver=False)  # fmt: skip
+        node = ray.util.get_node_ip_address()
+        if node != "127.0.0.1":
+            logger.warning("the local Ray instance uses %s, not 127.0.0.1 (Ray was imported "
+                           "before %s=0 could be set)", node, LOOPBACK_ENV)  # fmt: skip
+    else:
+        ray.init(address=address, log_to_driver=False)
+    logger.info("Ray ready in %.1f s: %s", time.perf_counter() - begin, ray.cluster_resources())
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+class SegmentWorker:
+    """A Ray actor's body: one model session per worker process, loaded on first use."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        self._session: ModelSession | None = None
+        self._session_key: tuple[str, str, str] | None = None
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def session(self, options: ColorizeOptions) -> ModelSession:
+        key = (options.model, options.device, options.precision)
+        if self._session is None or self._session_key != key:
+            self._session = ModelSession.load(
+                options.model, device=options.device, precision=options.precision
+            )
+            self._session_key = key
+        return self._session
+
+    def render(
+        self,
+        film: Path,
+        segment: Segment,
+        options: ColorizeOptions,
+        part_path: Path,
+        codec: str,
+        frame_rate: Fraction | None,
+    ) -> tuple[Part, int]:
+        """Render one segment into ``part_path``; the part and this worker's pid."""
+        part = render_segment(
+            self.session(options), film, segment, options, part_path, None, None,
+            codec=codec, range_start=0, frame_rate=frame_rate,
+        )  # fmt: skip
+        return part, os.getpid()
+
+    def whole(
+        self,
+        film: Path,
+        destination: Path,
+        options: ColorizeOptions,
+        codec: str,
+        frame_rate: Fraction | None,
+        overwrite: bool,
+    ) -> tuple[ExportResult, int]:
+        """An unsegmented film (image sequence) in one task, as ``colorize_file`` makes it."""
+        result = colorize_file(
+            film, destination, options=options, session=self.session(options), codec=codec,
+            frame_rate=frame_rate, overwrite=overwrite,
+        )  # fmt: skip
+        return result, os.getpid()
+
+
+def start_workers(ray: Any, workers: int | None = None) -> list[Any]:
+    """The actor pool: one actor per GPU (one GPU each) or per CPU (one CPU each)."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    cpus = int(resources.get("CPU", 1))
+    count = workers or (gpus if gpus else max(1, cpus))
+    if gpus:
+        actor = ray.remote(num_gpus=1, num_cpus=1, max_restarts=MAX_RESTARTS,
+                           max_task_retries=MAX_RESTARTS)(SegmentWorker)  # fmt: skip
+        threads = None
+    else:
+        actor = ray.remote(num_cpus=1, max_restarts=MAX_RESTARTS,
+                           max_task_retries=MAX_RESTARTS)(SegmentWorker)  # fmt: skip
+        threads = 1
+    logger.info("%d Ray worker(s), %s each", count, "one GPU" if gpus else "one CPU")
+    return [actor.remote(threads) for _ in range(count)]
+
+
+def run_ray(
+    request: BatchRequest,
+    *,
+    ray: Any,
+    workers: int | None = None,
+    progress: BatchProgress,
+    cancel: CancelToken | None = None,
+    on_workers: Callable[[list[int]], None] | None = None,
+    on_part: Callable[[Path, Part, int], None] | None = None,
+) -> BatchResult:
+    """Colorize every film of ``request`` on the connected Ray cluster.
+
+    ``on_workers(pids)`` is called once the workers are up, ``on_part(film, part, pid)``
+    after each part is recorded (tests use them to kill a worker mid-run).
+    """
+    queue = FilmQueue(request, model=model_key(request.options), progress=progress,
+                      cancel=cancel)  # fmt: skip
+    actors = start_workers(ray, workers)
+    pids = ray.get([a.pid.remote() for a in actors])
+    logger.info("Ray workers up: pids %s", pids)
+    if on_workers is not None:
+        on_workers(pids)
+    pool = _Pool(ray, queue, actors, on_part)
+    try:
+        pool.run(cancel)
+    except KeyboardInterrupt:
+        logger.warning("batch cancelled; started films keep their journals")
+        pool.cancel()
+        queue.stop()
+        return queue.result(cancelled=True)
+    finally:
+        for actor in actors:
+            with contextlib.suppress(Exception):
+                ray.kill(actor, no_restart=True)
+    return queue.result()
+
+
+class _Pool:
+    """The driver's loop: idle actors take queued segments; results are recorded."""
+
+    def __init__(
+        self,
+        ray: Any,
+        queue: FilmQueue,
+        actors: list[Any],
+        on_part: Callable[[Path, Part, int], None] | None,
+    ) -> None:
+        self.ray = ray
+        self.films = queue
+        self.idle = list(actors)
+        self.todo: deque[tuple[int, Segment | None]] = deque()  # None: a whole film
+        self.left: dict[int, int] = {}  # tasks not yet returned, per film position
+        self.inflight: dict[Any, tuple[int, Any]] = {}
+        self.on_part = on_part
+
+    def run(self, cancel: CancelToken | None) -> None:
+        while True:
+            if cancel is not None and cancel.cancelled:
+                raise KeyboardInterrupt
+            self._dispatch()
+            if not self.inflight:
+                if self.todo or self.films.has_more():
+                    if not self.idle:
+                        self._fail_all("every Ray worker was lost")
+                        return
+                    continue
+                return
+            ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=1.0)
+            for ref in ready:
+                self._collect(ref)
+
+    def _dispatch(self) -> None:
+        while self.idle:
+            if not self.todo and self.films.has_more():
+                self._plan_next()
+                continue
+            if not self.todo:
+                return
+            position, segment = self.todo.popleft()
+            work = self.films.open.get(position)
+            if work is None:
+                continue  # the film failed meanwhile
+            actor = self.idle.pop()
+            if segment is None:
+                ref = actor.whole.remote(
+                    work.film.source, work.film.destination, work.options, work.codec,
+                    work.frame_rate, work.overwrite,
+                )  # fmt: skip
+            else:
+                ref = actor.render.remote(
+                    work.film.source, segment, work.options, work.part_path(segment),
+                    work.codec, work.frame_rate,
+                )  # fmt: skip
+            self.inflight[ref] = (position, actor)
+
+    def _plan_next(self) -> None:
+        item = self.films.next_work()
+        if item is None:
+            return
+        position, work = item
+        if not work.segmented:
+            self.todo.append((position, None))
+            self.left[position] = 1
+            return
+        pending = work.pending()
+        self.left[position] = len(pending)
+        if not pending:  # every part was done by an earlier run
+            self.films.complete(position)
+        self.todo.extend((position, s) for s in pending)
+
+    def _collect(self, ref: Any) -> None:
+        from ray.exceptions import RayActorError, RayTaskError
+
+        position, actor = self.inflight.pop(ref)
+        work: FilmWork | None = self.films.open.get(position)
+        try:
+            value, pid = self.ray.get(ref)
+        except RayTaskError as error:  # the task raised: this film fails, the worker is fine
+            self.idle.append(actor)
+            cause = error.cause if error.cause is not None else error
+            self.films.fail(position, cause)
+            return
+        except RayActorError as error:  # the worker died more often than Ray restarts it
+            logger.warning("a Ray worker is lost for good: %s", error)
+            self.films.fail(position, FlowChromaError(
+                f"a Ray worker died {MAX_RESTARTS + 1} times on this film: {error}"
+            ))  # fmt: skip
+            return
+        self.idle.append(actor)
+        if work is None:
+            return  # the film failed while this task ran
+        if isinstance(value, ExportResult):
+            self.films.open.pop(position)
+            work.finish_whole(value)
+            self.films.progress.segment_done(value.frames)
+            self.films.progress.film_done()
+            return
+        self.films.record(position, value)
+        if self.on_part is not None:
+            self.on_part(work.film.source, value, pid)
+        self.left[position] -= 1
+        if self.left[position] == 0:
+            self.films.complete(position)
+
+    def cancel(self) -> None:
+        for ref in list(self.inflight):
+            with contextlib.suppress(Exception):
+                self.ray.cancel(ref)
+        self.inflight.clear()
+
+    def _fail_all(self, reason: str) -> None:
+        for position in list(self.films.open):
+            self.films.fail(position, FlowChromaError(reason))
+        while self.films.has_more():
+            item = self.films.next_work()
+            if item is not None:
+                self.films.fail(item[0], FlowChromaError(reason))
