@@ -280,7 +280,7 @@ class MainWindow(QMainWindow):
         assert self.info is not None and self.path is not None and self.settings is not None
         if self.scan_worker is not None:
             self.scan_worker.quit()
-        self.shots = ShotMap(self.info.frame_count, threshold=self.settings.scene_cut_threshold)
+        self.shots = ShotMap(self.info.frame_count, threshold=self.settings.cut_threshold)
         self.timeline.set_cuts(())
         worker_shots = self.shots
         self.scan_worker = self.workers.start(
@@ -451,7 +451,7 @@ class MainWindow(QMainWindow):
         ):
             self.model_label.setText("Model: loads on next preview")
         if self.path is not None:
-            if old is None or settings.scene_cut_threshold != old.scene_cut_threshold:
+            if old is None or settings.cut_threshold != old.cut_threshold:
                 self._start_scan()
             self.request_preview()
         logger.info("settings changed; preview cache cleared")

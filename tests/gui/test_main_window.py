@@ -17,48 +17,16 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from gui_helpers import WAIT, open_film, wait_colorized
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
-from flowchroma_core.settings import Settings, save_settings
 from flowchroma_core.video.reader import open_video
 from flowchroma_gui.qt_main_window import MainWindow
 from flowchroma_gui.qt_settings_dialog import SettingsDialog
 from flowchroma_gui.qt_viewer import ViewMode, array_from_qimage
 from flowchroma_gui.qthreading import live_workers
-
-WAIT = 240_000  # ms; generous: CI shares two cores with whatever else runs
-
-
-@pytest.fixture
-def chaplin(shared_data: Path) -> Path:
-    return shared_data / "bw" / "chaplin.mp4"
-
-
-@pytest.fixture
-def window(qtbot, tiny_model: Path):
-    """A window whose saved settings select the tiny model, engine started."""
-    save_settings(Settings(model=str(tiny_model), clip_length=4))
-    win = MainWindow()  # not qtbot.addWidget: its teardown would close it before ours
-    win.show()
-    qtbot.waitUntil(lambda: win.core is not None, timeout=WAIT)
-    yield win
-    win.shutdown()  # cancels a running export without asking (the asking is tested below)
-    win.close()
-    assert live_workers() == []
-
-
-def open_film(qtbot, win: MainWindow, path: Path) -> None:
-    win.open_path(path)
-    qtbot.waitUntil(lambda: win.path == str(path) and win.viewer.source_index == 0, timeout=WAIT)
-
-
-def wait_colorized(qtbot, win: MainWindow, frame: int) -> None:
-    qtbot.waitUntil(
-        lambda: win.viewer.result_index == frame and win.viewer.source_index == frame,
-        timeout=WAIT,
-    )
 
 
 def shown_source(win: MainWindow) -> np.ndarray:
@@ -236,9 +204,11 @@ def test_settings_dialog_refuses_invalid_values_and_applies_valid_ones(qtbot, wi
     dialog.form.overlap.setValue(2)
     assert dialog.validate()
     dialog.accept()
-    assert dialog.saved.clip_length == 8 and dialog.saved.overlap == 2
+    assert dialog.saved.window_frames == 8 and dialog.saved.overlap == 2
     window.apply_settings(dialog.saved)
-    assert all(k.settings[:2] == (8, 2) for k in window.cache.snapshot())
+    assert all(
+        (k.options.window_frames, k.options.overlap) == (8, 2) for k in window.cache.snapshot()
+    )
     # saved where the command line reads them
     from flowchroma_core.settings import load_settings
 

@@ -1,0 +1,86 @@
+"""The preview controller in the real window, on real films and the tiny model.
+
+Two guarantees that the pictures alone cannot show: a new request stops the one running
+(scrubbing away from a long shot does not wait for it), and stepping forward continues the
+open colorization stream instead of starting again at the shot's first frame. Both are
+measured by what the preview thread really did: the frames it colorized (its
+``PreviewCached`` events) and the model's forward passes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gui_helpers import open_film, wait_colorized, wait_scanned
+
+from flowchroma_gui.preview import PreviewCached
+from flowchroma_gui.qt_main_window import MainWindow
+
+
+@pytest.fixture
+def model_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per forward pass of any FlowChroma network, from any thread."""
+    from flowchroma_core.model.network import FlowChroma
+
+    calls: list[int] = []
+    forward = FlowChroma.forward
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(FlowChroma, "forward", counted)
+    return calls
+
+
+def colorized_frames(win: MainWindow) -> list[int]:
+    """Every frame the preview thread colorizes from now on, in order."""
+    frames: list[int] = []
+
+    def record(_request_id: int, event: object) -> None:
+        if isinstance(event, PreviewCached):
+            frames.append(event.key.frame)
+
+    win.preview_thread.event.connect(record)
+    return frames
+
+
+def test_stepping_forward_continues_the_open_stream(qtbot, window, chaplin: Path, model_calls):
+    open_film(qtbot, window, chaplin)
+    wait_scanned(qtbot, window)
+    assert window.shots.cuts() == ()  # one shot: every frame's stream starts at frame 0
+    window.seek(9)
+    wait_colorized(qtbot, window, 9)
+    cold = len(model_calls)  # frames 0-9 from the shot start: clips of 4, so three passes
+    assert cold >= 3
+
+    made = colorized_frames(window)
+    calls = len(model_calls)
+    for frame in (10, 11, 12, 13):
+        window.step(1)
+        wait_colorized(qtbot, window, frame)
+    # each step takes the next frame out of the open stream; frames 0-9 are not made again
+    assert made == [10, 11, 12, 13]
+    # 10 and 11 were in the clip already run for frame 9; 12 and 13 need one more clip
+    # (starting over at frame 0 would cost about 14 passes)
+    assert len(model_calls) - calls <= 2, len(model_calls) - calls
+
+
+def test_a_new_preview_request_stops_the_running_one(qtbot, window, a_bomb: Path):
+    open_film(qtbot, window, a_bomb)
+    wait_scanned(qtbot, window)
+    assert window.shots.cuts() == (44, 134, 299)
+    made = colorized_frames(window)
+    window.seek(290)  # its shot starts at 134: 157 frames to colorize before it shows
+    qtbot.waitUntil(lambda: any(f >= 134 for f in made), timeout=60_000)
+    window.seek(10)  # the user scrubs away while frame 290 is still far off
+    wait_colorized(qtbot, window, 10)
+    assert window.current_key().shot_start == 0
+    # the request for 290 was stopped, not run to the end before frame 10's turn
+    assert 290 not in made
+    far = [f for f in made if f >= 134]
+    assert len(far) < 157, len(far)
+    assert all(k.frame != 290 for k in window.cache.snapshot())
+    # frame 10 came from a fresh stream through its own shot, from frame 0
+    assert made[-11:] == list(range(11))
