@@ -1,5 +1,6 @@
-"""Writing files so that a crash or a cancel never leaves a half-written result; the
-user's configuration folder. No heavy imports: the GUI thread uses this module."""
+"""Writing files so that a crash or a cancel never leaves a half-written result; the user's
+FlowChroma folders (configuration, cache, log), each overridable by an environment variable.
+No heavy imports: the GUI thread uses this module."""
 
 from __future__ import annotations
 
@@ -9,18 +10,38 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 logger = logging.getLogger(__name__)
 
 
-def config_dir() -> Path:
-    """The user's FlowChroma configuration folder (``FLOWCHROMA_CONFIG_DIR`` overrides)."""
-    override = os.environ.get("FLOWCHROMA_CONFIG_DIR")
+UserFolder = Literal["config", "cache", "log"]
+
+
+def user_dir(kind: UserFolder) -> Path:
+    """The user's FlowChroma folder of ``kind``; ``FLOWCHROMA_<KIND>_DIR`` overrides it.
+
+    config: settings.toml and the GUI's state; cache: backbone weights; log: the log file.
+    The override lets tests and benchmarks keep a developer's real folders untouched.
+    """
+    if kind not in ("config", "cache", "log"):
+        raise ValueError(f"unknown folder {kind!r}; allowed: config, cache, log")
+    override = os.environ.get(f"FLOWCHROMA_{kind.upper()}_DIR")
     if override:
         return Path(override)
     import platformdirs
 
-    return Path(platformdirs.user_config_dir("flowchroma", appauthor=False))
+    find = {
+        "config": platformdirs.user_config_dir,
+        "cache": platformdirs.user_cache_dir,
+        "log": platformdirs.user_log_dir,
+    }[kind]
+    return Path(find("flowchroma", appauthor=False))
+
+
+def config_dir() -> Path:
+    """``user_dir("config")``, under the name the main window still calls it by."""
+    return user_dir("config")
 
 
 @contextlib.contextmanager

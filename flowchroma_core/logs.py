@@ -1,27 +1,17 @@
-"""Logging: a rotating file in the user's log folder holds every traceback."""
+"""Logging: a rotating file in the user's log folder (``fileio.user_dir("log")``) holds every
+traceback."""
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
-import os
 from pathlib import Path
 
-import platformdirs
+from flowchroma_core.fileio import user_dir
 
 logger = logging.getLogger(__name__)
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-
-
-def log_dir() -> Path:
-    """The user's log folder (``FLOWCHROMA_LOG_DIR`` overrides it)."""
-    override = os.environ.get("FLOWCHROMA_LOG_DIR")
-    return (
-        Path(override)
-        if override
-        else Path(platformdirs.user_log_dir("flowchroma", appauthor=False))
-    )
 
 
 def setup_logging(*, console_level: int = logging.WARNING) -> Path | None:
@@ -36,7 +26,7 @@ def setup_logging(*, console_level: int = logging.WARNING) -> Path | None:
     console.setLevel(console_level)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     root.addHandler(console)
-    path = log_dir() / "flowchroma.log"
+    path = user_dir("log") / "flowchroma.log"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(

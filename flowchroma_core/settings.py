@@ -18,7 +18,7 @@ import tomli_w
 
 from flowchroma_core.colour.ycbcr import Matrix
 from flowchroma_core.errors import FlowChromaError
-from flowchroma_core.fileio import atomic_path, config_dir
+from flowchroma_core.fileio import atomic_path, user_dir
 from flowchroma_core.pipeline.options import SETTING_FIELDS, ColorizeOptions, option_problems
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Settings:
 
 def settings_path() -> Path:
     """``settings.toml`` in the user's config folder (``FLOWCHROMA_CONFIG_DIR`` overrides)."""
-    return config_dir() / "settings.toml"
+    return user_dir("config") / "settings.toml"
 
 
 def load_settings(path: Path | None = None) -> Settings:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from flowchroma_core.colour.ycbcr import rgb_to_codes
 from flowchroma_core.errors import Cancelled
 from flowchroma_gui.preview import ShotMap, gray_display
 
@@ -136,7 +137,7 @@ def _small(gray: np.ndarray) -> np.ndarray:
     h, w = gray.shape
     width = max(1, round(w * THUMB_HEIGHT / h))
     small = cv2.resize(gray, (width, THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
-    return np.rint(np.clip(small, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return rgb_to_codes(small, 8)
 
 
 def scan_film(ctx: JobContext, path: str, shots: ShotMap) -> Iterator[ScanProgress]:

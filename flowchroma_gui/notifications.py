@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from flowchroma_core.errors import FlowChromaError
-from flowchroma_core.logs import log_dir
+from flowchroma_core.fileio import user_dir
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ def describe_exception(exc: BaseException) -> str:
 
 
 def log_file_path() -> Path:
-    """Where the log file is (``flowchroma_core.logs`` decides the folder)."""
-    return log_dir() / "flowchroma.log"
+    """Where the log file is (``flowchroma_core.fileio.user_dir`` decides the folder)."""
+    return user_dir("log") / "flowchroma.log"
 
 
 class NotificationManager:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flowchroma_core.colour.ycbcr import luma_to_float, ycbcr_to_rgb
+from flowchroma_core.colour.ycbcr import luma_to_float, rgb_to_codes, ycbcr_to_rgb
 from flowchroma_core.errors import Cancelled, FlowChromaError
 from flowchroma_gui.model_host import HostStatus, ModelHost
 
@@ -56,7 +56,7 @@ DEFAULT_CACHE_BYTES = 400 * 2**20
 
 def gray_display(frame: Frame) -> np.ndarray:
     """A source frame as 8-bit grey (H, W): black 0, white 255, rounded."""
-    return np.rint(np.clip(frame.gray(), 0.0, 1.0) * 255.0).astype(np.uint8)
+    return rgb_to_codes(frame.gray(), 8)
 
 
 def color_display(
@@ -65,7 +65,7 @@ def color_display(
     """A colorized frame as 8-bit RGB (H, W, 3): the source's luma with the new chroma."""
     y = luma_to_float(frame.luma, bit_depth, color_range)  # type: ignore[arg-type]
     rgb = ycbcr_to_rgb(y, frame.cb, frame.cr, matrix)  # type: ignore[arg-type]
-    return np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return rgb_to_codes(rgb, 8)
 
 
 # ---------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import cv2
 import numpy as np
 
-from flowchroma_core.colour.ycbcr import Matrix, luma_to_float, ycbcr_to_rgb
+from flowchroma_core.colour.ycbcr import Matrix, luma_to_float, rgb_to_codes, ycbcr_to_rgb
 from flowchroma_core.evaluation import metrics
 from flowchroma_core.evaluation.contact_sheet import (
     SheetRow,
@@ -103,7 +103,7 @@ def to_rgb8(
         rgb = np.repeat(y[..., None], 3, axis=-1)
     else:
         rgb = ycbcr_to_rgb(y, cb, cr, matrix)
-    return np.clip(np.floor(rgb * np.float32(255.0) + np.float32(0.5)), 0, 255).astype(np.uint8)
+    return rgb_to_codes(rgb, 8)
 
 
 def method_options(method: str, options: ColorizeOptions, matrix: Matrix) -> ColorizeOptions:
