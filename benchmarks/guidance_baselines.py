@@ -1,0 +1,111 @@
+"""The colour-guidance baselines on DAVIS, in one run (issue 10), and the cost of the flow.
+
+    python benchmarks/guidance_baselines.py [--data DIR] [--sequences a,b] [--every 5]
+                                            [--start 5] [--per-video] [--cost-only]
+
+Keyframe = frame 0 with its true colours. Rows: no colour (a*b* = 0), frame 0's a*b*
+pasted on every frame, and frame 0's a*b* carried frame to frame by DIS flow (medium
+preset, on the grey source rendered from L*). Every prediction keeps the true L*; PSNR on
+uint8 RGB on frames 5, 10, 15, ...; means over sequences (each weighs the same). Then PSNR
+against distance from the keyframe (frames pooled), and the flow's cost per frame at
+320x240 on this machine (one step = two DIS fields + the check, as ``carry_hints`` does;
+the baseline's unchecked step is one field). See ``flowchroma_core.guidance.baselines``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from flowchroma_core.guidance.baselines import BASELINES, by_distance, evaluate_sequence, mean_psnr
+from flowchroma_core.guidance.propagate import FlowField
+from flowchroma_core.video.reader import read_rgb
+
+DAVIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis"
+
+
+def flow_cost(data: Path, repeats: int = 40) -> tuple[float, float]:
+    """Median ms per frame at 320x240: (checked step, unchecked step)."""
+    seq = sorted(p for p in data.iterdir() if p.is_dir())[0]
+    frames = [
+        cv2.cvtColor(cv2.resize(f, (320, 240), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        for f in read_rgb(seq, max_frames=repeats + 1)
+    ]
+    flow = FlowField()
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    for check in (True, False):
+        for a, b in itertools.pairwise(frames):
+            begin = time.perf_counter()
+            flow.step(a, b, check=check)
+            timings[check].append((time.perf_counter() - begin) * 1000)
+    return float(np.median(timings[True])), float(np.median(timings[False]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DAVIS, help=f"default: {DAVIS}")
+    parser.add_argument("--sequences", help="comma-separated subset (default: all)")
+    parser.add_argument("--every", type=int, default=5)
+    parser.add_argument("--start", type=int, default=5)
+    parser.add_argument("--per-video", action="store_true")
+    parser.add_argument("--cost-only", action="store_true", help="only time the flow")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if not args.data.is_dir():
+        parser.error(f"{args.data} is absent: DAVIS lives in ../shared/data/davis")
+
+    checked, unchecked = flow_cost(args.data)
+    print(
+        f"DIS medium at 320x240: {checked:.1f} ms/frame with the forward-backward check "
+        f"(carry_hints), {unchecked:.1f} ms/frame without (FlowCarry); median of 40"
+    )
+    if args.cost_only:
+        return
+    sequences = sorted(p for p in args.data.iterdir() if p.is_dir())
+    if args.sequences:
+        wanted = set(args.sequences.split(","))
+        sequences = [p for p in sequences if p.name in wanted]
+    begin = time.perf_counter()
+    results = []
+    flow = FlowField()
+    for seq in sequences:
+        scores = evaluate_sequence(
+            read_rgb(seq), name=seq.name, every=args.every, start=args.start, flow=flow
+        )
+        results.append(scores)
+        if args.per_video:
+            row = "  ".join(f"{m} {scores.mean(m):6.2f}" for m in BASELINES)
+            print(f"{seq.name:20s} {scores.frames:4d} frames  {row}", flush=True)
+    seconds = time.perf_counter() - begin
+
+    frames = sum(r.frames for r in results)
+    scored = sum(len(r.psnr[BASELINES[0]]) for r in results)
+    print(
+        f"\n{len(results)} sequences, {frames} frames, {scored} scored; PSNR dB (mean of sequences)"
+    )
+    print("| method | PSNR dB | worst sequence |\n| --- | --- | --- |")
+    for method in BASELINES:
+        means = [r.mean(method) for r in results]
+        worst = min(results, key=lambda r: r.mean(method))
+        print(f"| {method} | {mean_psnr(means):.2f} | {worst.name} {worst.mean(method):.2f} |")
+    print("\nPSNR dB against distance from the keyframe (frames pooled over sequences)")
+    rows = {m: by_distance(results, m) for m in BASELINES}
+    labels = [label for label, _, _ in rows[BASELINES[0]]]
+    print("| distance | frames | " + " | ".join(BASELINES) + " |")
+    print("| --- | --- |" + " --- |" * len(BASELINES))
+    for i, label in enumerate(labels):
+        values = " | ".join(f"{rows[m][i][1]:.2f}" for m in BASELINES)
+        print(f"| {label} | {rows[BASELINES[0]][i][2]} | {values} |")
+    print(f"\n{seconds:.0f} s for the sequences")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""``Guidance``: per window hints and references from a project and CLI stills; no cut crossed."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from flowchroma_core.guidance.film import Guidance, specs_from_cli
+from flowchroma_core.guidance.points import HINT_AB_SCALE
+from flowchroma_core.guidance.project import (
+    Point,
+    ReferenceStill,
+    Shot,
+    new_project,
+    project_path_for,
+    save_project,
+)
+from flowchroma_core.guidance.references import ReferenceError
+from tests.core.guidance_media import panning
+
+FRAMES, H, W = 24, 48, 64  # the film: 48x64; the model input: 48x64 too (no letterbox)
+
+
+def _still(path: Path, colour: tuple[int, int, int]) -> Path:
+    image = np.zeros((30, 60, 3), np.uint8)
+    image[...] = colour[::-1]
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+@pytest.fixture
+def film(tmp_path: Path) -> tuple[Guidance, Path]:
+    path = tmp_path / "reel.mkv"
+    path.write_bytes(b"film bytes" * 10)
+    (tmp_path / "refs").mkdir()
+    _still(tmp_path / "refs" / "ref_000003.png", (200, 30, 40))
+    _still(tmp_path / "cli.png", (30, 40, 200))
+    project = new_project(path, frames=FRAMES, rate=Fraction(24))
+    project.shots = [
+        Shot(
+            0,
+            12,
+            keyframes=[10],
+            points=[Point(frame=10, x=0.5, y=0.5, a=60.0, b=40.0, size=0.125, label="coat")],
+            references=[ReferenceStill("refs/ref_000003.png", 3)],
+        ),
+        Shot(12, FRAMES),
+    ]
+    save_project(project, project_path_for(path))
+    greys = [f.mean(axis=2).astype(np.uint8) for f in panning(FRAMES, H, W, dx=1)]
+    calls: list[tuple[int, int]] = []
+
+    def grey_frames(a: int, b: int) -> list[np.ndarray]:
+        calls.append((a, b))
+        return greys[a:b]
+
+    guidance = Guidance.from_files(
+        film=path,
+        frames=FRAMES,
+        frame_size=(H, W),
+        model_size=(H, W),
+        project=project_path_for(path),
+        references=specs_from_cli([f"15:{tmp_path / 'cli.png'}"]),
+        grey_frames=grey_frames,
+    )
+    guidance.calls = calls  # type: ignore[attr-defined]
+    return guidance, tmp_path
+
+
+def test_window_gets_carried_points_and_its_shots_stills(film: tuple[Guidance, Path]) -> None:
+    guidance, _ = film
+    assert guidance.cuts == [12] and guidance.keyframes == [10]
+    win = guidance.window(4, 12)
+    assert (win.shot_start, win.shot_end) == (0, 12)
+    assert win.hints.shape == (8, 3, H, W)
+    own = win.hints[10 - 4]
+    assert float(own[2].max()) == 1.0  # the restorer's point on its frame
+    assert float(own[0][own[2] > 0].mean()) == pytest.approx(60.0 / HINT_AB_SCALE, abs=1e-4)
+    before = win.hints[8 - 4]
+    assert float(before[2].max()) == pytest.approx(np.exp(-2 / 16), abs=1e-5)
+    assert win.references is not None and win.references.shape == (1, 3, H, W)
+    assert win.reference_frames == (3,)
+    assert float(win.references[0, 1].mean()) > 0.3  # the red still's a* / 110
+    kwargs = win.model_kwargs()
+    assert kwargs["hints"].shape == (1, 8, 3, H, W)
+    assert kwargs["references"].shape == (1, 1, 3, H, W)
+
+
+def test_nothing_crosses_a_cut(film: tuple[Guidance, Path]) -> None:
+    guidance, _ = film
+    win = guidance.window(12, 20)  # two frames after the keyframe's shot ends
+    assert not win.has_hints
+    assert float(win.hints.abs().max()) == 0.0
+    assert win.reference_frames == (15,)  # the CLI still, not shot 0's
+    assert all(b <= 12 for _, b in guidance.calls)  # no flow read across the cut
+    with pytest.raises(ValueError, match="crosses the shot"):
+        guidance.window(8, 16)
+
+
+def test_caller_given_shot_bounds(film: tuple[Guidance, Path]) -> None:
+    guidance, _ = film
+    win = guidance.window(4, 8, shot=(4, 12))  # the colorizer found a cut at 4
+    assert win.reference_frames == ()  # the still at frame 3 belongs to the shot before
+    assert win.references is None
+    assert float(win.hints[:, 2].max()) > 0
+
+
+def test_bad_guidance_is_refused_with_the_file(tmp_path: Path) -> None:
+    grey = tmp_path / "grey.png"
+    cv2.imwrite(str(grey), np.full((10, 10, 3), 128, np.uint8))
+    with pytest.raises(ReferenceError, match=r"grey\.png: is grey"):
+        Guidance(
+            frames=10,
+            frame_size=(H, W),
+            model_size=(H, W),
+            references=specs_from_cli([f"2:{grey}"]),
+        )
+    red = _still(tmp_path / "red.png", (200, 30, 40))
+    with pytest.raises(ReferenceError, match="frame 10 is outside the film"):
+        Guidance(
+            frames=10,
+            frame_size=(H, W),
+            model_size=(H, W),
+            references=specs_from_cli([f"10:{red}"]),
+        )
+    blue = _still(tmp_path / "blue.png", (30, 40, 200))
+    with pytest.raises(ReferenceError, match="already has a reference"):
+        specs_from_cli([f"2:{red}", f"2:{blue}"])
