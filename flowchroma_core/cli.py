@@ -67,6 +67,14 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
         )
         print("model file:   none installed (the default design, untrained weights)")
     cfg = model.config
+    design = "v2: backbone maps as skips, ConvGRU" if cfg.design == "v2" else "paper: logits only"
+    head = (
+        f"{cfg.colour_bins} colour classes, default vividness {cfg.vividness:g}"
+        if cfg.head == "classes"
+        else "a*b* regression (vividness has no effect)"
+    )
+    guided = "; takes reference stills and colour points" if cfg.guidance else ""
+    print(f"design:       {design}; {head}{guided}")
     src = model.backbone_source
     print(f"input:        {cfg.clip_length} frames of {cfg.input_height}x{cfg.input_width}")
     print(f"trainable:    {model.trainable_parameters():,} parameters")
@@ -138,9 +146,31 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
         info = reader.info
     start = _position("--start", args.start, info) if args.start else 0
     stop = _position("--end", args.end, info) if args.end else None
-    # a bad range or destination is answered at once, not after loading the model
+    # a bad range, destination or guidance is answered at once, not after loading the model
     check_export(info, args.output, codec=args.codec, start=start, stop=stop)
+    guided = args.reference or args.references or args.project
+    if guided:
+        from flowchroma_core.guidance.film_source import check_guidance_inputs, guidance_for_film
+        from flowchroma_core.pipeline.guided import check_guidance_model
+
+        specs = check_guidance_inputs(
+            args.input, info.frame_count, args.reference or (), args.references, args.project
+        )
     session = _session_for(options)
+    guidance = None
+    if guided:
+        check_guidance_model(session.model)
+        cfg = session.model.config
+        guidance = guidance_for_film(
+            args.input,
+            model_size=(cfg.input_height, cfg.input_width),
+            cut_threshold=options.cut_threshold,
+            start=start,
+            stop=stop,
+            project=args.project,
+            references=specs,
+            frame_rate=args.rate,
+        )
     total = (stop if stop is not None else info.frame_count) - start
     with tqdm(total=total, unit="frame", dynamic_ncols=True, disable=args.quiet) as bar:
 
@@ -159,6 +189,7 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
             stop=stop,
             on_progress=on_progress,
             frame_rate=args.rate,
+            guidance=guidance,
         )
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -201,8 +232,41 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def _cmd_frame(args: argparse.Namespace) -> int:
+    """Write one source frame as an 8-bit PNG, to be coloured outside as a reference."""
+    from flowchroma_core.guidance.film_source import export_frame
+
+    written = export_frame(args.input, args.frame, args.output, frame_rate=args.rate)
+    print(f"{written}: frame {args.frame} of {args.input.name}")
+    return 0
+
+
+def _cmd_eval_guided(args: argparse.Namespace) -> int:
+    """``eval --guidance MODE``: the guided model against the flow baseline, in one run."""
+    from flowchroma_core.evaluation.guided import GuidanceMode, evaluate_guided
+    from flowchroma_core.evaluation.run import expand_inputs
+
+    mode = GuidanceMode.parse(args.guidance)
+    options = _settings_from(args).colorize_options()
+    report = evaluate_guided(
+        expand_inputs(args.input),
+        session=_session_for(options),
+        mode=mode,
+        options=options,
+        every=args.every,
+        max_frames=args.max_frames,
+        out_json=args.out_json,
+    )
+    print(report.table(per_video=args.per_video))
+    if args.out_json:
+        print(f"report: {args.out_json}")
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     """Measure colorization against colour originals (or sheet black-and-white films)."""
+    if args.guidance:
+        return _cmd_eval_guided(args)
     from flowchroma_core.evaluation.report import EvaluationError
     from flowchroma_core.evaluation.run import (
         METHODS,
@@ -323,6 +387,13 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
         "contact sheet (grey | ours), no scores",
     )
     p.add_argument("--sheet-frames", type=int, default=4, help="frames per film on the sheet (4)")
+    p.add_argument(
+        "--guidance",
+        metavar="MODE",
+        help="first-frame (the true frame 0 as reference still) or points:N (N simulated "
+        "points on frame 0): the guided model against no colour, automatic, frame 0 pasted "
+        "and frame 0 carried by DIS flow, with PSNR by distance from frame 0",
+    )
     p.set_defaults(func=_cmd_eval)
 
 
@@ -350,7 +421,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_option_flags(p)
     p.add_argument("--rate", type=Fraction, help="frame rate of an image sequence (default 24)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--reference",
+        action="append",
+        metavar="FRAME:IMAGE",
+        help="a colour still for the shot holding FRAME (0-based); repeatable; any size",
+    )
+    p.add_argument(
+        "--references", type=Path, metavar="DIR", help="a folder of stills named ref_NNNNNN.png"
+    )
+    p.add_argument(
+        "--project", type=Path, metavar="FILE", help="the film's FILM.flowchroma.json project"
+    )
     p.set_defaults(func=_cmd_colorize)
+
+    p = sub.add_parser("frame", help="write one source frame as a PNG, to colour as a reference")
+    p.add_argument("input", type=Path, help="a video file, an image folder or a pattern")
+    p.add_argument("frame", type=int, help="the frame number (0-based)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the PNG to write")
+    p.add_argument("--rate", type=Fraction, help="frame rate of an image sequence (default 24)")
+    p.set_defaults(func=_cmd_frame)
 
     p = sub.add_parser(
         "batch",

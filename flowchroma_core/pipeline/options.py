@@ -65,8 +65,10 @@ def option_problems(values: dict[str, Any]) -> list[str]:
     elif precision != "fp32" and device == "cpu":
         out.append("precision: fp16 and bf16 need a CUDA device")
     vividness = values.get("vividness")
-    if vividness is not None and not vividness > 0.0:
-        out.append("vividness: must be above 0 (or unset: the model's default)")
+    if vividness is not None and not 0.0 <= vividness <= 1.0:
+        out.append(
+            "vividness: must be between 0 (muted) and 1 (vivid), or unset: the model's default"
+        )
     if "matrix" in values and values["matrix"] not in MATRICES:
         out.append(f"matrix: must be one of {', '.join(MATRICES)}")
     if values.get("carry_state") is False and values.get("overlap", 0) != 0:

@@ -27,7 +27,8 @@ def test_defaults_are_valid_frozen_and_hashable() -> None:
         ({"padding": "grey"}, "padding: must be one of white, black, edge"),
         ({"matrix": "srgb"}, "matrix: must be one of"),
         ({"carry_state": False, "overlap": 2}, "overlap: must be 0 when"),
-        ({"vividness": -1.0}, "vividness: must be above 0"),
+        ({"vividness": -1.0}, "vividness: must be between 0"),
+        ({"vividness": 1.5}, "vividness: must be between 0"),
     ],
 )
 def test_invalid_options_are_refused_with_the_field_named(change, reason) -> None:
