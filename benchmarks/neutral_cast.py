@@ -5,13 +5,13 @@
 Two kinds of neutral input, seen as the product sees a film (luma only, letterboxed):
 
 * a synthetic test card: an 11-step grey wedge over a smooth ramp (no object at all);
-* real photographs of near-neutral scenes: the held-out photos (never trained on: the
-  training cache takes every second photo of the sorted list) whose own colour is close to
-  grey (mean a*, b* within 2 units and mean chroma under 6).
+* the neutral parts of real colour footage: in every 10th frame of the 20 DAVIS sequences,
+  the pixels whose true colour is grey (chroma under 4, L* between 15 and 95: white and
+  grey walls, roads, overcast sky, grey clothes), pooled per sequence.
 
-For each it prints the mean a* and b* of the model's colours over the picture (the target
+For each it prints the mean a* and b* of the model's colours over those pixels (the target
 is |mean| <= 3 units), measured at the model's output before the pipeline's chroma limit
-(which can only reduce chroma), with the original's own mean for the photographs.
+(which can only reduce chroma).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from flowchroma_core.colour import lab  # noqa: E402
 from flowchroma_core.model.files import default_model_path, load_model  # noqa: E402
 from flowchroma_core.pipeline.framing import letterbox  # noqa: E402
-from flowchroma_core.training.data import list_photos, luma_lightness  # noqa: E402
+from flowchroma_core.training.data import luma_lightness  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -47,7 +47,8 @@ def test_card(h: int = 360, w: int = 480) -> np.ndarray:
 
 
 @torch.no_grad()
-def mean_ab(model, rgb: np.ndarray, vividness: float | None) -> tuple[float, float]:
+def predict_ab(model, rgb: np.ndarray, vividness: float | None) -> torch.Tensor:
+    """The model's a*b* (2, H', W') in CIE units for an RGB picture seen as grey."""
     cfg = model.config
     t = torch.from_numpy(rgb).permute(2, 0, 1).float()[None] / 255.0
     l = lab.normalize_l(luma_lightness(t))[0]
@@ -56,37 +57,41 @@ def mean_ab(model, rgb: np.ndarray, vividness: float | None) -> tuple[float, flo
     )
     kwargs = {"vividness": vividness} if vividness is not None else {}
     ab, _ = model(fitted[None, None], **kwargs)
-    ab = placement.crop(ab[0, 0]) * lab.AB_SCALE
-    return float(ab[0].mean()), float(ab[1].mean())
+    return placement.crop(ab[0, 0]) * lab.AB_SCALE
+
+
+def neutral_mean(model, rgb: np.ndarray, vividness: float | None) -> tuple[float, float, int]:
+    """Sum of predicted a*, b* over the truly neutral pixels, and their count."""
+    ab = predict_ab(model, rgb, vividness)
+    small = cv2.resize(rgb, (ab.shape[-1], ab.shape[-2]), interpolation=cv2.INTER_AREA)
+    true = lab.rgb_to_lab(torch.from_numpy(small).permute(2, 0, 1).float() / 255.0)
+    mask = (true[1:].norm(dim=0) < 4) & (true[0] > 15) & (true[0] < 95)
+    return float(ab[0][mask].sum()), float(ab[1][mask].sum()), int(mask.sum())
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--vividness", type=float, default=None)
-    parser.add_argument("--photos", type=int, default=12, help="neutral photos to use at most")
+    parser.add_argument("--every", type=int, default=10, help="DAVIS frames: every n-th")
     args = parser.parse_args()
     model, _ = load_model(args.model or default_model_path())
-    rows = [
-        ("test card (grey wedge + ramp)", *mean_ab(model, test_card(), args.vividness), 0.0, 0.0)
-    ]
-    photos = list_photos([str(DATA / "photos"), str(DATA / "photos_more")])[1::2]
-    found = 0
-    for path in photos:
-        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        true = lab.rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0)[1:]
-        ta, tb = float(true[0].mean()), float(true[1].mean())
-        if abs(ta) > 2 or abs(tb) > 2 or float(true.norm(dim=0).mean()) > 6:
-            continue
-        rows.append((path.name, *mean_ab(model, rgb, args.vividness), ta, tb))
-        found += 1
-        if found == args.photos:
-            break
-    print("| input | model mean a* | model mean b* | original a* | original b* |")
-    print("| --- | --- | --- | --- | --- |")
-    for name, a, b, ta, tb in rows:
-        print(f"| {name} | {a:+.2f} | {b:+.2f} | {ta:+.2f} | {tb:+.2f} |")
-    worst = max(max(abs(a), abs(b)) for _, a, b, _, _ in rows)
+    card = predict_ab(model, test_card(), args.vividness)
+    rows = [("test card (grey wedge + ramp)", float(card[0].mean()), float(card[1].mean()), 1.0)]
+    for seq in sorted(p for p in (DATA / "davis").iterdir() if p.is_dir()):
+        sa = sb = 0.0
+        n = total = 0
+        for path in sorted(seq.glob("*.jpg"))[:: args.every]:
+            rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+            a, b, k = neutral_mean(model, rgb, args.vividness)
+            sa, sb, n, total = sa + a, sb + b, n + k, total + rgb.shape[0] * rgb.shape[1] // 16
+        if n:
+            rows.append((f"DAVIS {seq.name} (neutral pixels)", sa / n, sb / n, n / max(1, total)))
+    print("| input | model mean a* | model mean b* | share of the picture |")
+    print("| --- | --- | --- | --- |")
+    for name, a, b, share in rows:
+        print(f"| {name} | {a:+.2f} | {b:+.2f} | {share:.0%} |")
+    worst = max(max(abs(a), abs(b)) for _, a, b, _ in rows)
     print(f"largest |mean a*| or |mean b*|: {worst:.2f} (target <= 3)")
     return 0
 
