@@ -141,7 +141,5 @@ def by_distance(
             index = next((i for i, hi in enumerate(bins) if distance <= hi), len(bins))
             pooled[index].append(value)
     return [
-        (labels[i], mean_psnr(pooled[i]), len(pooled[i]))
-        for i in range(len(labels))
-        if pooled[i]
+        (labels[i], mean_psnr(pooled[i]), len(pooled[i])) for i in range(len(labels)) if pooled[i]
     ]

@@ -23,6 +23,7 @@ windows need them.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -180,6 +181,16 @@ class Guidance:
     def keyframes(self) -> list[int]:
         """Frames that carry the restorer's points."""
         return sorted({p.frame for p in self._points})
+
+    @property
+    def revision(self) -> str:
+        """A short hash of everything that changes the colours (points, stills, shots): part
+        of a preview's cache key, so that edited guidance is never answered from the cache."""
+        digest = hashlib.sha256(repr((self._cuts, self._points, self.model_size)).encode())
+        for frame, still in self._refs:
+            digest.update(str(frame).encode())
+            digest.update(still.numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     @property
     def cuts(self) -> list[int]:

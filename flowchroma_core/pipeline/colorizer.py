@@ -7,6 +7,11 @@ window to window inside a shot (reset at cuts), cross-fades a*b* over the frames
 neighbouring windows share, and yields for every frame the source's own luma untouched
 plus full-resolution chroma computed from the predicted a*b*.
 
+A run may be given the restorer's guidance (``guidance.film.Guidance``, a run input beside
+the options): each window then also hands the network the hint maps of its frames and its
+shot's reference stills (``guided.WindowGuide``); the guidance's shot boundaries are cuts
+too. Guidance for a model without guidance inputs is refused before any frame is read.
+
 A colorizer keeps nothing between runs: everything a run learns (cuts, time in the model,
 the pass length after a GPU out-of-memory) is in that run's ``RunReport``.
 """
@@ -19,21 +24,25 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from flowchroma_core.colour import lab
-from flowchroma_core.colour.ycbcr import LUMA_COEFFICIENTS, Matrix
+from flowchroma_core.colour.ycbcr_torch import chroma_from_rgb, limit_chroma
 from flowchroma_core.errors import CancelToken
 from flowchroma_core.model.device import autocast
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.framing import Placement, letterbox
+from flowchroma_core.pipeline.guided import WindowGuide, pass_kwargs
 from flowchroma_core.pipeline.options import ColorizeOptions, OptionsError
 from flowchroma_core.pipeline.shots import CutDetector
 from flowchroma_core.pipeline.windows import Window, fade_weights, walk_windows
+
+if TYPE_CHECKING:
+    from flowchroma_core.pipeline.guided import GuidanceSource
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +78,7 @@ class RunReport:
     cuts: list[int] = field(default_factory=list)  # source frame indexes that start a shot
     model_seconds: float = 0.0  # time inside the network, for benchmarks
     sub_clip: int = 0  # frames per forward pass; below window_frames after GPU out-of-memory
+    guided_windows: int = 0  # windows given hints or reference stills
 
 
 class ColorizeRun(Iterator[ColorFrame]):
@@ -111,26 +121,43 @@ class Colorizer:
         frames: Iterable[SourceFrame],
         options: ColorizeOptions,
         cancel: CancelToken | None = None,
+        *,
+        guidance: GuidanceSource | None = None,
     ) -> ColorizeRun:
-        """Colorize ``frames`` with ``options``; the first frame starts a shot."""
+        """Colorize ``frames`` with ``options``; the first frame starts a shot.
+
+        ``guidance``: the restorer's points and stills for this film (frame numbers are the
+        frames' own ``index``); ``GuidanceModelError`` at once if the model cannot take it.
+        """
         if options.precision != self.session.precision:
             raise OptionsError(
                 f"options ask for {options.precision} but the model session runs "
                 f"{self.session.precision}; use session.with_precision"
             )
+        guide = None
+        if guidance is not None:
+            guide = WindowGuide(guidance, self.session.model, self.session.device)
         report = RunReport(sub_clip=options.window_frames)
-        return ColorizeRun(_Run(self.session, options, report).frames(frames, cancel), report)
+        run = _Run(self.session, options, report, guide)
+        return ColorizeRun(run.frames(frames, cancel), report)
 
 
 class _Run:
     """The state of one run; lives as long as the run's generator."""
 
-    def __init__(self, session: ModelSession, options: ColorizeOptions, report: RunReport) -> None:
+    def __init__(
+        self,
+        session: ModelSession,
+        options: ColorizeOptions,
+        report: RunReport,
+        guide: WindowGuide | None = None,
+    ) -> None:
         self.model = session.model
         self.device = session.device
         self.precision = session.precision
         self.options = options
         self.report = report
+        self.guide = guide
 
     def frames(
         self, frames: Iterable[SourceFrame], cancel: CancelToken | None
@@ -143,6 +170,7 @@ class _Run:
             CutDetector(threshold=options.cut_threshold) if options.detects_cuts else None
         )
         cut_positions: list[int] = []
+        forced = self.guide.cut_frames if self.guide is not None else frozenset()
         eof = False
 
         def shot_end(start: int) -> int:
@@ -162,24 +190,42 @@ class _Run:
                 gray = frame.gray()
                 position = base + len(buffer)
                 buffer.append(_Pending(frame, *self._model_input(gray)))
-                if detector is not None and (cut := detector.push(gray, position)) is not None:
-                    cut_positions.append(cut)
+                detected = detector.push(gray, position) if detector is not None else None
+                # a shot of the guidance starting here is a cut too
+                shot_starts = position if frame.index in forced and position > 0 else None
+                for cut in (detected, shot_starts):
+                    if cut is not None and cut not in cut_positions:
+                        cut_positions.append(cut)
+                        cut_positions.sort()
             available = base + len(buffer)
             later = [c for c in cut_positions if c > start]
             return min(later[0] if later else available, available)
 
         state: Any = None  # the model's temporal state: opaque here
         tail: Tensor | None = None  # previous window's a*b* over the shared frames
+        shot_first = 0  # film frame number that started the current shot
         for window in walk_windows(options, shot_end):
             items = buffer[window.start - base : window.stop - base]
             if window.reset:
                 state, tail = None, None
                 items[0].shot_start = True
+                shot_first = items[0].frame.index
                 if window.start > 0:
                     self.report.cuts.append(items[0].frame.index)
             if not options.carry_state:
                 state = None
-            ab, state = self._run_window(items, window, state)
+            guided: dict[str, Tensor | None] = {}
+            if self.guide is not None:
+                later = [c for c in cut_positions if c >= window.stop]
+                next_cut = None
+                if later and later[0] - base < len(buffer):
+                    next_cut = buffer[later[0] - base].frame.index
+                guided = self.guide.kwargs(
+                    [it.frame.index for it in items], shot_start=shot_first, next_cut=next_cut
+                )
+                if any(v is not None for v in guided.values()):
+                    self.report.guided_windows += 1
+            ab, state = self._run_window(items, window, state, guided)
             if window.fade:
                 w = fade_weights(window.fade)
                 w_t = torch.from_numpy(w).to(ab)[:, None, None, None]
@@ -222,12 +268,18 @@ class _Run:
 
     # ------------------------------------------------------------------ the network
 
-    def _run_window(self, items: list[_Pending], window: Window, state: Any) -> tuple[Tensor, Any]:
+    def _run_window(
+        self,
+        items: list[_Pending],
+        window: Window,
+        state: Any,
+        guided: dict[str, Tensor | None] | None = None,
+    ) -> tuple[Tensor, Any]:
         """Run one window; on CUDA out-of-memory split it into shorter passes (exact)."""
         begin = time.perf_counter()
         while True:
             try:
-                result = self._forward(items, window, state)
+                result = self._forward(items, window, state, guided or {})
                 break
             except torch.cuda.OutOfMemoryError:
                 if self.report.sub_clip == 1:
@@ -245,7 +297,13 @@ class _Run:
         return result
 
     @torch.inference_mode()
-    def _forward(self, items: list[_Pending], window: Window, state: Any) -> tuple[Tensor, Any]:
+    def _forward(
+        self,
+        items: list[_Pending],
+        window: Window,
+        state: Any,
+        guided: dict[str, Tensor | None],
+    ) -> tuple[Tensor, Any]:
         cfg = self.model.config
         sub_clip = self.report.sub_clip
         mask = items[0].placement.valid_mask(
@@ -270,38 +328,16 @@ class _Run:
                 chunk = items[lo:hi]
                 l = torch.stack([it.l for it in chunk])[None]
                 feats = torch.stack([it.features for it in chunk])[None]
+                extra = pass_kwargs(guided, lo, hi) if guided else {}
                 ab, state = self.model(
-                    l, features=feats, mask=mask, state=state, vividness=self.options.vividness
+                    l,
+                    features=feats,
+                    mask=mask,
+                    state=state,
+                    vividness=self.options.vividness,
+                    **extra,
                 )
                 if hi == window.carry_at:
                     carried = state
                 outputs.append(ab[0].float())
         return torch.cat(outputs), carried if carried is not None else state
-
-
-def limit_chroma(y: Tensor, cb: Tensor, cr: Tensor, matrix: Matrix) -> tuple[Tensor, Tensor]:
-    """Scale (Cb, Cr) down where the source's luma ``y`` (full range, [0, 1]) plus that
-    chroma would leave the RGB cube, so that no channel needs clipping when decoded.
-
-    The source's luma is kept as it is; without this a black or white area would be decoded
-    with a tint (black with a* > 0 comes out dark red) because one channel clips and the
-    others do not. Hue is kept; only saturation is reduced, and only where it must be.
-    """
-    kr, kb = LUMA_COEFFICIENTS[matrix]
-    kg = 1 - kr - kb
-    dr = 2 * (1 - kr) * cr  # R - Y
-    db = 2 * (1 - kb) * cb  # B - Y
-    dg = -(kr * dr + kb * db) / kg  # G - Y
-    scale = torch.ones_like(y)
-    for d in (dr, dg, db):
-        room = torch.where(d > 0, 1 - y, y).clamp(min=0)
-        scale = torch.minimum(scale, room / d.abs().clamp(min=1e-12))
-    return cb * scale, cr * scale
-
-
-def chroma_from_rgb(rgb: Tensor, matrix: Matrix) -> tuple[Tensor, Tensor]:
-    """Cb and Cr in [-0.5, 0.5] of non-linear RGB (3, H, W) for a luma matrix."""
-    kr, kb = LUMA_COEFFICIENTS[matrix]
-    r, g, b = rgb.unbind(0)
-    y = kr * r + (1 - kr - kb) * g + kb * b
-    return (b - y) / (2 * (1 - kb)), (r - y) / (2 * (1 - kr))

@@ -1,0 +1,221 @@
+"""Restorer guidance, measured (issue 10): the figures of the closing note, as tables.
+
+    python benchmarks/guidance_measure.py davis  --model FILE [--max-frames 30] [--every 5]
+    python benchmarks/guidance_measure.py sweep  --model FILE [--photos 100]
+    python benchmarks/guidance_measure.py cpu    --model FILE [--frames 32]
+
+* ``davis``: the 20 DAVIS sequences, frame 0 as the keyframe. First the true frame 0 as a
+  reference still (``evaluation.guided``: no colour, automatic, pasted, DIS flow, guided;
+  PSNR, SSIM, colourfulness, CDC, warp error; PSNR by distance from the keyframe), with each
+  sequence's guided - flow PSNR and the worst; then a mismatched reference (frame 0 of the
+  next sequence, alphabetically, cyclic): guided - automatic PSNR, mean and worst.
+* ``sweep``: 0, 1, 2, 5, 10, 20, 50 simulated points (``guidance.points.simulate_points``,
+  one draw of 50 per image with a fixed seed, the first N used) on held-out photos (odd
+  indexes of the sorted ``photos_more``: training took every 2nd photo of photos +
+  photos_more from index 0, and photos has an even count) and on DAVIS first frames; each
+  image covered and centre-cropped to the model input; PSNR on 8-bit RGB of the image's own
+  L* with the predicted a*b*.
+* ``cpu``: seconds per frame of the colorizer on this CPU on a real film (chaplin), without
+  and with one reference still for the shot; interleaved runs, the median of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from flowchroma_core.colour import lab
+from flowchroma_core.evaluation.guided import GuidanceMode, evaluate_guided, evaluate_guided_video
+from flowchroma_core.evaluation.run import expand_inputs
+from flowchroma_core.guidance import baselines
+from flowchroma_core.guidance.film_source import guidance_for_film
+from flowchroma_core.guidance.points import rasterise, simulate_points
+from flowchroma_core.guidance.references import ReferenceSpec
+from flowchroma_core.model.session import ModelSession
+from flowchroma_core.pipeline.colorizer import Colorizer
+from flowchroma_core.pipeline.options import ColorizeOptions
+from flowchroma_core.video.reader import open_video, read_rgb
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+POINTS = (0, 1, 2, 5, 10, 20, 50)
+
+
+def _session(args: argparse.Namespace) -> ModelSession:
+    torch.set_num_threads(args.threads)
+    return ModelSession.load(args.model, device="cpu")
+
+
+def cmd_davis(args: argparse.Namespace) -> None:
+    session = _session(args)
+    seqs = expand_inputs([DATA / "davis"])
+    if args.sequences:
+        seqs = [s for s in seqs if s.name in args.sequences.split(",")]
+    options = ColorizeOptions()
+    begin = time.perf_counter()
+    report = evaluate_guided(
+        seqs,
+        session=session,
+        mode=GuidanceMode("first-frame"),
+        options=options,
+        every=args.every,
+        max_frames=args.max_frames,
+        out_json=args.out_json,
+    )
+    print(f"model: {args.model}; first {args.max_frames} frames per sequence")
+    print(report.table())
+    print("\nper sequence: PSNR guided - flow, guided - automatic (dB)")
+    deltas = []
+    for v in report.report.videos:
+        d = v.methods["guided"].psnr - v.methods["flow"].psnr
+        deltas.append(d)
+        da = v.methods["guided"].psnr - v.methods["automatic"].psnr
+        print(f"  {v.name:<20} {d:+7.2f} {da:+7.2f}")
+    print(f"mean guided - flow {np.mean(deltas):+.2f} dB; worst {min(deltas):+.2f} dB")
+    print(f"({time.perf_counter() - begin:.0f} s)")
+    if args.skip_mismatch:
+        return
+    print("\nmismatched reference: frame 0 of the next sequence")
+    firsts = [next(read_rgb(s, max_frames=1)) for s in seqs]
+    losses = []
+    for i, seq in enumerate(seqs):
+        other = firsts[(i + 1) % len(seqs)]
+        result, _ = evaluate_guided_video(
+            seq,
+            session=session,
+            mode=GuidanceMode("first-frame"),
+            options=options,
+            every=args.every,
+            max_frames=args.max_frames,
+            reference=other,
+        )
+        loss = result.methods["guided"].psnr - result.methods["automatic"].psnr
+        losses.append(loss)
+        print(f"  {seq.name:<20} ref {seqs[(i + 1) % len(seqs)].name:<20} {loss:+7.3f} dB")
+    print(f"mismatched - automatic: mean {np.mean(losses):+.3f} dB, worst {min(losses):+.3f} dB")
+
+
+def _cover(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
+    ih, iw = rgb.shape[:2]
+    scale = max(h / ih, w / iw)
+    nh, nw = max(h, round(ih * scale)), max(w, round(iw * scale))
+    resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
+    top, left = (nh - h) // 2, (nw - w) // 2
+    return np.ascontiguousarray(resized[top : top + h, left : left + w])
+
+
+@torch.inference_mode()
+def _sweep(session: ModelSession, images: list[np.ndarray]) -> dict[int, list[float]]:
+    model = session.model
+    h, w = model.config.input_height, model.config.input_width
+    out: dict[int, list[float]] = {n: [] for n in POINTS}
+    for k, rgb in enumerate(images):
+        rgb = _cover(rgb, h, w)
+        lightness, ab = baselines.split_lab(rgb)
+        l = lab.normalize_l(torch.from_numpy(lightness))[None, None, None]
+        feats = model.backbone_features(l)
+        patches = simulate_points(np.moveaxis(ab, -1, 0), max(POINTS), np.random.default_rng(k))
+        for n in POINTS:
+            hints = rasterise(patches[:n], h, w)[None, None] if n else None
+            pred, _ = model(l, features=feats, hints=hints)
+            pred_ab = lab.denormalize_ab(pred[0, 0]).permute(1, 2, 0).numpy()
+            out[n].append(baselines.psnr(baselines.compose(lightness, pred_ab), rgb))
+    return out
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    session = _session(args)
+    more = sorted(
+        p for p in (DATA / "photos_more").iterdir() if p.suffix.lower() in {".jpg", ".png", ".jpeg"}
+    )
+    held_out = more[1::2][: args.photos]
+    photos = [cv2.imread(str(p))[..., ::-1] for p in held_out]
+    davis = [next(read_rgb(s, max_frames=1)) for s in expand_inputs([DATA / "davis"])]
+    print(f"model: {args.model}")
+    for name, images in (
+        (f"held-out photos ({len(photos)})", photos),
+        (f"DAVIS first frames ({len(davis)})", davis),
+    ):
+        begin = time.perf_counter()
+        scores = _sweep(session, images)
+        base = np.mean(scores[0])
+        print(f"\n{name}: PSNR (dB) by number of points ({time.perf_counter() - begin:.0f} s)")
+        print(f"{'points':>7} {'PSNR':>7} {'gain':>7}")
+        for n in POINTS:
+            print(f"{n:>7d} {np.mean(scores[n]):7.2f} {np.mean(scores[n]) - base:+7.2f}")
+        means = [np.mean(scores[n]) for n in POINTS]
+        print("monotone:", all(b >= a for a, b in itertools.pairwise(means)))
+
+
+def _time_run(session: ModelSession, film: Path, frames: int, guidance) -> float:
+    options = ColorizeOptions(cut_threshold=0.0)
+    with open_video(film) as reader:
+        begin = time.perf_counter()
+        n = sum(
+            1 for _ in Colorizer(session).run(reader.frames(0, frames), options, guidance=guidance)
+        )
+    return (time.perf_counter() - begin) / n
+
+
+def cmd_cpu(args: argparse.Namespace) -> None:
+    session = _session(args)
+    film = DATA / "bw" / "chaplin.mp4"
+    cfg = session.model.config
+    still = Path("/tmp") / "guidance_cpu_ref.png"
+    first = next(read_rgb(DATA / "davis" / "blackswan", max_frames=1))
+    cv2.imwrite(str(still), first[..., ::-1])  # any colour still: the cost does not depend on it
+    auto, guided = [], []
+    _time_run(session, film, 8, None)  # warm-up
+    for _ in range(args.repeats):
+        auto.append(_time_run(session, film, args.frames, None))
+        g = guidance_for_film(
+            film,
+            model_size=(cfg.input_height, cfg.input_width),
+            cut_threshold=0.0,
+            references=[ReferenceSpec(0, still)],
+        )
+        guided.append(_time_run(session, film, args.frames, g))
+    a, g = statistics.median(auto), statistics.median(guided)
+    print(f"model: {args.model}; {args.frames} frames of {film.name}, {args.threads} threads")
+    for name, value, runs in (("automatic", a, auto), ("one reference still", g, guided)):
+        listed = ", ".join(f"{x * 1000:.0f}" for x in runs)
+        print(f"{name:<20} {value * 1000:7.1f} ms/frame  (runs: {listed})")
+    print(f"ratio: {g / a:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func in (("davis", cmd_davis), ("sweep", cmd_sweep), ("cpu", cmd_cpu)):
+        p = sub.add_parser(name)
+        p.add_argument("--model", required=True)
+        p.add_argument("--threads", type=int, default=2)
+        p.set_defaults(func=func)
+        if name == "davis":
+            p.add_argument("--max-frames", type=int, default=30)
+            p.add_argument("--every", type=int, default=5)
+            p.add_argument("--sequences")
+            p.add_argument("--out-json", type=Path)
+            p.add_argument("--skip-mismatch", action="store_true")
+        elif name == "sweep":
+            p.add_argument("--photos", type=int, default=100)
+        else:
+            p.add_argument("--frames", type=int, default=32)
+            p.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""The colorizer with the restorer's guidance: points and stills reach the network for their
+own shot only, an empty guidance changes nothing, a model without guidance inputs refuses.
+
+Films are written by PyAV in tmp_path (a panned colour texture, two shots); the model is
+the tiny v2 configuration with its zero-started guidance weights given values, as training
+gives them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+from guidance_media import panning
+
+from flowchroma_core.guidance.film_source import FilmGreys, guidance_for_film
+from flowchroma_core.guidance.project import Point, Project, Shot, Source
+from flowchroma_core.guidance.references import ReferenceSpec
+from flowchroma_core.model.network import TINY_CONFIG, TINY_V2_CONFIG, FlowChroma, create_model
+from flowchroma_core.model.session import ModelSession
+from flowchroma_core.pipeline.colorizer import Colorizer
+from flowchroma_core.pipeline.guided import NO_GUIDANCE_INPUTS, GuidanceModelError, WindowGuide
+from flowchroma_core.pipeline.options import ColorizeOptions
+from flowchroma_core.video.reader import open_video
+
+CFG = TINY_V2_CONFIG
+SHOT = 10  # frames per shot; the film has two
+OPTIONS = ColorizeOptions(window_frames=6, overlap=2, cut_threshold=0.0)
+
+
+def write_film(path: Path, frames: list[np.ndarray], rate: int = 24) -> Path:
+    """Lossless H.264 of RGB frames."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "0"}
+        for f in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarray]]:
+    folder = tmp_path_factory.mktemp("guided")
+    frames = panning(SHOT, 48, 64, dx=2, seed=0) + panning(SHOT, 48, 64, dx=-2, seed=5)
+    return write_film(folder / "film.mp4", frames), frames
+
+
+@pytest.fixture(scope="module")
+def session() -> ModelSession:
+    torch.manual_seed(0)
+    model = create_model(CFG).eval()
+    with torch.no_grad():
+        model.bins.copy_(torch.randn(CFG.colour_bins, 2) * 40)
+        model.encoder[0].weight[:, 1:].normal_(0, 0.5)
+        for fuse in (model.fuse16, model.fuse8, model.fuse4):
+            fuse.weight[:, -6:].normal_(0, 0.5)
+    return ModelSession.around(model)
+
+
+def _project(points: list[Point]) -> Project:
+    return Project(
+        Source("film.mp4", "0" * 64, 2 * SHOT, "24"),
+        shots=[
+            Shot(0, SHOT, points=[p for p in points if p.frame < SHOT]),
+            Shot(SHOT, 2 * SHOT, points=[p for p in points if p.frame >= SHOT]),
+        ],
+    )
+
+
+def _guidance(path: Path, *, points: list[Point] = (), refs: list[ReferenceSpec] = ()):
+    return guidance_for_film(
+        path,
+        model_size=(CFG.input_height, CFG.input_width),
+        cut_threshold=OPTIONS.cut_threshold,
+        project=_project(list(points)),
+        references=refs,
+    )
+
+
+def _run(session: ModelSession, path: Path, guidance=None) -> tuple[list[np.ndarray], object]:
+    with open_video(path) as reader:
+        run = Colorizer(session).run(reader.frames(), OPTIONS, guidance=guidance)
+        return [f.ab for f in run], run.report
+
+
+class _Recorder:
+    """Records, window by window, the frames and the guidance handed to the network."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.windows: list[tuple[list[int], dict]] = []
+        original = WindowGuide.kwargs
+
+        def recording(guide, indexes, **kw):
+            out = original(guide, indexes, **kw)
+            self.windows.append((list(indexes), out))
+            return out
+
+        monkeypatch.setattr(WindowGuide, "kwargs", recording)
+
+    def hints_of(self, frame: int) -> torch.Tensor | None:
+        """The hint map frame ``frame`` was first given (None: no hint)."""
+        for indexes, kw in self.windows:
+            if frame in indexes:
+                h = kw["hints"]
+                return None if h is None else h[0, indexes.index(frame)]
+        raise KeyError(frame)
+
+
+def test_guidance_with_a_model_without_guidance_inputs_is_refused_in_one_line(film) -> None:
+    path, _ = film
+    old = ModelSession.around(FlowChroma(TINY_CONFIG, backbone_weights="random"))
+    guidance = _guidance(path, points=[Point(2, 0.5, 0.5, 50.0, 30.0, 0.2)])
+    with pytest.raises(GuidanceModelError) as err:
+        Colorizer(old).run(iter(()), OPTIONS, guidance=guidance)
+    assert (
+        str(err.value)
+        == NO_GUIDANCE_INPUTS
+        == ("this model has no guidance inputs; use a v2 model")
+    )
+
+
+def test_empty_guidance_gives_exactly_the_automatic_result(film, session) -> None:
+    path, _ = film
+    auto, _ = _run(session, path)
+    guided, report = _run(session, path, _guidance(path))
+    assert report.guided_windows == 0
+    assert report.cuts == [SHOT]  # the project's shot boundary is a cut
+    for a, g in zip(auto, guided, strict=True):
+        np.testing.assert_array_equal(a, g)
+
+
+def test_a_still_serves_its_whole_shot_and_nothing_else(film, session, tmp_path) -> None:
+    path, frames = film
+    still = tmp_path / "ref_000014.png"
+    big = cv2.resize(frames[14], (200, 90))  # another size and aspect: fitted as frames are
+    cv2.imwrite(str(still), big[..., ::-1])
+    auto, _ = _run(session, path, _guidance(path))
+    guided, report = _run(session, path, _guidance(path, refs=[ReferenceSpec(14, still)]))
+    assert report.guided_windows >= 2
+    for t in range(SHOT):  # first shot: untouched, exactly
+        np.testing.assert_array_equal(auto[t], guided[t])
+    for t in range(SHOT, 2 * SHOT):  # the still's shot: every frame moved
+        assert np.abs(auto[t] - guided[t]).max() > 1e-3, t
+
+
+def test_reference_features_are_computed_once_per_shot(film, session, tmp_path, monkeypatch):
+    path, frames = film
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), frames[12][..., ::-1])
+    recorder = _Recorder(monkeypatch)
+    _run(session, path, _guidance(path, refs=[ReferenceSpec(12, still)]))
+    with_refs = [kw for _, kw in recorder.windows if kw["references"] is not None]
+    assert len(with_refs) == 2  # the still's shot has two windows, the other shot none
+    assert len({id(kw["reference_features"]) for kw in with_refs}) == 1  # encoded once
+    assert with_refs[0]["references"].shape == (1, 1, 3, CFG.input_height, CFG.input_width)
+
+
+def test_points_are_carried_through_their_shot_with_decaying_confidence(
+    film, session, monkeypatch
+) -> None:
+    path, _ = film
+    key = 4
+    point = Point(key, 0.5, 0.5, 60.0, -40.0, 0.15)
+    auto, _ = _run(session, path, _guidance(path))
+    recorder = _Recorder(monkeypatch)
+    guided, _ = _run(session, path, _guidance(path, points=[point]))
+    on_key = recorder.hints_of(key)
+    assert on_key is not None
+    assert float(on_key[2].max()) == 1.0  # the restorer's own point
+    assert torch.allclose(on_key[0][on_key[2] == 1], torch.tensor(60.0 / 110))
+    for t in (key - 2, key + 3):
+        h = recorder.hints_of(t)
+        assert h is not None, t
+        expected = math.exp(-abs(t - key) / 16.0)
+        assert float(h[2].max()) == pytest.approx(expected, rel=1e-5)
+        assert float(h[2].max()) < 1.0
+    # the second shot is never given a hint, and comes out exactly automatic
+    for t in range(SHOT, 2 * SHOT):
+        assert recorder.hints_of(t) is None
+        np.testing.assert_array_equal(auto[t], guided[t])
+    assert np.abs(auto[key] - guided[key]).max() > 1e-3
+
+
+def test_film_greys_are_letterboxed_like_the_model_input(film) -> None:
+    path, _ = film
+    greys = FilmGreys(path, (CFG.input_height, CFG.input_width))
+    got = greys(3, 6)
+    assert len(got) == 3 and got[0].shape == (CFG.input_height, CFG.input_width)
+    assert got[0].dtype == np.uint8
+    # 64x48 in 96x64: pillarboxed, white padding left and right
+    assert (got[0][:, :4] == 255).all()
+    again = greys(4, 7)
+    assert greys.decoded == 4  # 3, 4, 5 then only 6 is new
+    np.testing.assert_array_equal(again[0], got[1])
+    greys.close()
