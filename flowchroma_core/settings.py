@@ -63,15 +63,6 @@ class Settings:
             values["model"] = str(Path(values["model"]).expanduser())
         return ColorizeOptions(**values, matrix=matrix)
 
-    # Older names, for readers not yet moved to the options' names.
-    @property
-    def clip_length(self) -> int:
-        return self.window_frames
-
-    @property
-    def scene_cut_threshold(self) -> float:
-        return self.cut_threshold
-
     def validated(self) -> Settings:
         """Self, or a SettingsError naming every invalid field."""
         if problems := self.problems():

@@ -36,7 +36,7 @@ def test_settings_file_lives_in_the_isolated_config_dir(monkeypatch, tmp_path: P
     [
         ({"window_frames": 0}, "window_frames: must be between 1 and 256"),
         ({"overlap": 16}, "overlap: must be at least 0 and less than window_frames"),
-        ({"vividness": 0.0}, "vividness: must be above 0"),
+        ({"vividness": 1.5}, "vividness: must be between 0"),
         ({"padding": "grey"}, "padding: must be one of white, black, edge"),
         ({"device": "tpu"}, "device: must be one of auto, cuda, cpu"),
         ({"precision": "fp16", "device": "cpu"}, "precision: fp16 and bf16 need a CUDA device"),
