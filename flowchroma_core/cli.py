@@ -340,7 +340,7 @@ _OPTION_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "model": (("--model",), {"type": Path, "help": "a FlowChroma .safetensors model file"}),
     "vividness": (
         ("--vividness",),
-        {"type": float, "help": "colour-class models: decoding temperature (default: model's)"},
+        {"type": float, "help": "colour-class models: 0 (muted) to 1 (vivid); default: model's"},
     ),
 }
 """A flag for every user-set option (``options.SETTING_FIELDS``); unset flags keep the
