@@ -196,11 +196,13 @@ def evaluate_guided_video(
     max_frames: int | None = None,
     seed: int = 0,
     reference: np.ndarray | None = None,
+    automatic: bool = True,
 ) -> tuple[VideoResult, dict[str, list[tuple[int, float]]]]:
     """Measure the five methods on one colour sequence; also (distance, PSNR) per method.
 
     ``reference`` (uint8 RGB) replaces the true frame 0 as the still in ``first-frame``
-    mode: a mismatched reference, to see what a wrong still costs.
+    mode: a mismatched reference, to see what a wrong still costs. ``automatic=False``
+    skips the automatic run (its row is then the grey input), when it is known already.
     """
     path = Path(path)
     begin = time.perf_counter()
@@ -221,7 +223,7 @@ def evaluate_guided_video(
             path,
             mode,
             truth[0] if reference is None else reference,
-            n,
+            info.frame_count,
             model_size,
             run_options,
             Path(tmp),
@@ -229,7 +231,14 @@ def evaluate_guided_video(
             greys,
         )
         with open_video(path) as r2:
-            auto = _stream(session, run_options, r1.frames(0, n), info)
+            auto = (
+                _stream(session, run_options, r1.frames(0, n), info)
+                if automatic
+                else (
+                    to_rgb8(f.luma, None, None, info=info, matrix=run_options.matrix)
+                    for f in r1.frames(0, n)
+                )
+            )
             guided = _stream(session, run_options, r2.frames(0, n), info, guidance)
             carry = FlowCarry()
             key_ab: np.ndarray | None = None

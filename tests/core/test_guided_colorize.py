@@ -67,9 +67,12 @@ def session() -> ModelSession:
     return ModelSession.around(model)
 
 
-def _project(points: list[Point]) -> Project:
+def _project(points: list[Point], *, shots: int = 2) -> Project:
+    source = Source("film.mp4", "0" * 64, 2 * SHOT, "24")
+    if shots == 1:
+        return Project(source, shots=[Shot(0, 2 * SHOT, points=points)])
     return Project(
-        Source("film.mp4", "0" * 64, 2 * SHOT, "24"),
+        source,
         shots=[
             Shot(0, SHOT, points=[p for p in points if p.frame < SHOT]),
             Shot(SHOT, 2 * SHOT, points=[p for p in points if p.frame >= SHOT]),
@@ -77,12 +80,15 @@ def _project(points: list[Point]) -> Project:
     )
 
 
-def _guidance(path: Path, *, points: list[Point] = (), refs: list[ReferenceSpec] = ()):
+def _guidance(
+    path: Path, *, points: list[Point] = (), refs: list[ReferenceSpec] = (), shots: int = 2
+):
+    """The film's guidance; its project's two shots (a cut at SHOT) unless ``shots=1``."""
     return guidance_for_film(
         path,
         model_size=(CFG.input_height, CFG.input_width),
         cut_threshold=OPTIONS.cut_threshold,
-        project=_project(list(points)),
+        project=_project(list(points), shots=shots),
         references=refs,
     )
 
@@ -131,10 +137,10 @@ def test_guidance_with_a_model_without_guidance_inputs_is_refused_in_one_line(fi
 
 def test_empty_guidance_gives_exactly_the_automatic_result(film, session) -> None:
     path, _ = film
-    auto, _ = _run(session, path)
-    guided, report = _run(session, path, _guidance(path))
+    auto, auto_report = _run(session, path)
+    guided, report = _run(session, path, _guidance(path, shots=1))
     assert report.guided_windows == 0
-    assert report.cuts == [SHOT]  # the project's shot boundary is a cut
+    assert report.cuts == auto_report.cuts == []
     for a, g in zip(auto, guided, strict=True):
         np.testing.assert_array_equal(a, g)
 
@@ -144,9 +150,10 @@ def test_a_still_serves_its_whole_shot_and_nothing_else(film, session, tmp_path)
     still = tmp_path / "ref_000014.png"
     big = cv2.resize(frames[14], (200, 90))  # another size and aspect: fitted as frames are
     cv2.imwrite(str(still), big[..., ::-1])
-    auto, _ = _run(session, path, _guidance(path))
+    auto, _ = _run(session, path, _guidance(path))  # the same cut, no guidance
     guided, report = _run(session, path, _guidance(path, refs=[ReferenceSpec(14, still)]))
-    assert report.guided_windows >= 2
+    assert report.cuts == [SHOT]  # the project's shot boundary is a cut
+    assert report.guided_windows == 2
     for t in range(SHOT):  # first shot: untouched, exactly
         np.testing.assert_array_equal(auto[t], guided[t])
     for t in range(SHOT, 2 * SHOT):  # the still's shot: every frame moved
