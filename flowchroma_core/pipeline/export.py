@@ -9,24 +9,35 @@ matrix, are recorded in the result (and in the file's metadata where the format 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 from flowchroma_core.errors import CancelToken, FlowChromaError, VideoReadError
 from flowchroma_core.model.session import ModelSession
-from flowchroma_core.pipeline.colorizer import Colorizer
+from flowchroma_core.pipeline.colorizer import ColorFrame, Colorizer, ColorizeRun
+from flowchroma_core.pipeline.guided import GuidanceSource
+from flowchroma_core.pipeline.journal import Journal, WorkFolder, model_identity
 from flowchroma_core.pipeline.options import ColorizeOptions
-from flowchroma_core.video.reader import VideoInfo, luma_matrix, open_video
+from flowchroma_core.pipeline.segments import (
+    OPTIONS_TAG,
+    SEGMENT_FRAMES,
+    assemble,
+    part_name,
+    plan_segments,
+    render_segment,
+    segmentable,
+)
+from flowchroma_core.pipeline.stages import run_stages
+from flowchroma_core.video.reader import Frame, VideoInfo, luma_matrix, open_video
 from flowchroma_core.video.timecode import offset_timecode
 from flowchroma_core.video.writer import VideoWriter, check_destination, codec_for_path
 
 logger = logging.getLogger(__name__)
-
-OPTIONS_TAG = "flowchroma_options"
-"""The container tag that records the ``ColorizeOptions`` of an export, as JSON."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,12 @@ class ExportResult:
     damaged_frames: list[int] = field(default_factory=list)
     cuts: list[int] = field(default_factory=list)
     model_seconds: float = 0.0
+    segments: int = 1  # segments the export was made in
+    resumed_frames: int = 0  # frames taken from an earlier, interrupted run
+
+
+class OutputExistsError(FlowChromaError):
+    """The destination exists and the caller did not say to replace it."""
 
 
 def colorize_file(
@@ -73,26 +90,144 @@ def colorize_file(
     on_progress: Callable[[Progress], None] | None = None,
     cancel: CancelToken | None = None,
     frame_rate: Fraction | None = None,
+    overwrite: bool = False,
+    restart: bool = False,
+    segment_frames: int = SEGMENT_FRAMES,
+    guidance: GuidanceSource | None = None,
 ) -> ExportResult:
     """Colorize frames ``[start, stop)`` of ``source`` into ``destination``.
 
     ``session`` is the loaded model (loaded from ``options`` when None). The source's luma
-    matrix replaces ``options.matrix``. Raises ``Cancelled`` when ``cancel`` is set
-    (nothing is left at the destination) and ``FlowChromaError`` subclasses for problems
-    the user can act on.
+    matrix replaces ``options.matrix``. An existing destination is replaced only with
+    ``overwrite``. Video files are made segment by segment (``segments``) in the work
+    folder ``.NAME.parts/`` beside the destination, with a journal: running the same
+    export again after a crash or a cancel resumes at the first unfinished segment
+    (``restart`` discards what was done). Raises ``Cancelled`` when ``cancel`` is set
+    (nothing appears at the destination; finished segments stay for a resume),
+    ``DestinationBusyError`` while another export writes there, ``JournalMismatchError`` for an
+    unfinished export of other settings, and other ``FlowChromaError`` subclasses for
+    problems the user can act on.
     """
     source, destination = Path(source), Path(destination)
     codec = codec or codec_for_path(destination)
     begin = time.perf_counter()
     with open_video(source, frame_rate=frame_rate) as reader:
         info = reader.info
-        stop = info.frame_count if stop is None else stop
-        check_export(info, destination, codec=codec, start=start, stop=stop)
-        options = options.replace(matrix=luma_matrix(info))
-        if session is None:
-            session = ModelSession.load(
-                options.model, device=options.device, precision=options.precision
-            )
+    stop = info.frame_count if stop is None else stop
+    written = check_export(info, destination, codec=codec, start=start, stop=stop)
+    check_overwrite(written, overwrite=overwrite)
+    options = options.replace(matrix=luma_matrix(info))
+    check_memory(info, options)
+    if not segmentable(codec):
+        work = WorkFolder(destination).acquire()
+        try:
+            return _colorize_whole(
+                source, destination, info, options=options, session=session, codec=codec,
+                start=start, stop=stop, on_progress=on_progress, cancel=cancel,
+                frame_rate=frame_rate, begin=begin, guidance=guidance,
+            )  # fmt: skip
+        finally:
+            work.remove()
+    if session is None:
+        session = ModelSession.load(
+            options.model, device=options.device, precision=options.precision
+        )
+    work = WorkFolder(destination).acquire()
+    try:
+        if restart:
+            work.clear()
+        key = Journal.make_key(
+            film=source, options=options, model=model_identity(session), codec=codec,
+            start=start, stop=stop, frame_rate=None if frame_rate is None else str(frame_rate),
+        )  # fmt: skip
+        journal = Journal.load(work.path, key)
+        if journal is None:
+            segments = plan_segments(
+                source, options, start=start, stop=stop, target_frames=segment_frames,
+                cancel=cancel, frame_rate=frame_rate,
+            )  # fmt: skip
+            journal = Journal(work.path, key, segments)
+            journal.save()
+        resumed = sum(p.frames for p in journal.done.values())
+        if journal.done:
+            logger.warning(
+                "resuming %s: %d of %d segment(s) already done (%d frames), %d to colorize",
+                destination.name, len(journal.done), len(journal.segments), resumed,
+                len(journal.pending()),
+            )  # fmt: skip
+        total = stop - start
+        done = resumed
+        for segment in journal.pending():
+
+            def progress(n: int, base: int = done) -> None:
+                if on_progress is not None:
+                    on_progress(Progress(base + n, total, time.perf_counter() - begin))
+
+            part = render_segment(
+                session, source, segment, options, work.path / part_name(segment, destination),
+                cancel, progress, codec=codec, range_start=start, frame_rate=frame_rate,
+                guidance=guidance,
+            )  # fmt: skip
+            journal.finish(part)
+            done += part.frames
+        if cancel is not None:
+            cancel.check()
+        parts = journal.parts()
+        output, notes = assemble(
+            parts, destination, info, options, codec=codec, start=start, stop=stop
+        )
+    except BaseException:
+        if "journal" in locals() and not journal.done:
+            work.remove()  # nothing to resume from
+        else:
+            work.release()
+        raise
+    work.remove()
+    apply_umask(output)
+    damaged = sorted(i for p in parts for i in p.damaged)
+    corrupt = sorted(i for p in parts for i in p.corrupt)
+    _note_damage(notes, damaged, corrupt)
+    frames = sum(p.frames for p in parts)
+    result = ExportResult(
+        output=output,
+        frames=frames,
+        seconds=time.perf_counter() - begin,
+        options=options,
+        notes=notes,
+        damaged_frames=damaged,
+        cuts=[shot for s in journal.segments for shot in s.shots if shot != start],
+        model_seconds=sum(p.model_seconds for p in parts),
+        segments=len(journal.segments),
+        resumed_frames=resumed,
+    )
+    logger.info(
+        "exported %d frames to %s in %.1f s (%d resumed)", frames, output, result.seconds, resumed
+    )
+    return result
+
+
+def _colorize_whole(
+    source: Path,
+    destination: Path,
+    info: VideoInfo,
+    *,
+    options: ColorizeOptions,
+    session: ModelSession | None,
+    codec: str,
+    start: int,
+    stop: int,
+    on_progress: Callable[[Progress], None] | None,
+    cancel: CancelToken | None,
+    frame_rate: Fraction | None,
+    begin: float,
+    guidance: GuidanceSource | None = None,
+) -> ExportResult:
+    """The export in one pass (image sequences, which are not made in segments)."""
+    if session is None:
+        session = ModelSession.load(
+            options.model, device=options.device, precision=options.precision
+        )
+    with open_video(source, frame_rate=frame_rate) as reader:
         first_time = None
         timecode = (
             offset_timecode(info.start_timecode, start, info.frame_rate)
@@ -101,8 +236,7 @@ def colorize_file(
         )
         audio_start = Fraction(start) / info.frame_rate
         audio_end = Fraction(stop) / info.frame_rate
-        done = 0
-        run = Colorizer(session).run(reader.frames(start, stop), options, cancel)
+        runs: list[ColorizeRun] = []
         with VideoWriter(
             destination,
             codec=codec,
@@ -114,13 +248,24 @@ def colorize_file(
             timecode=timecode,
             metadata={OPTIONS_TAG: options.to_json()},
         ) as writer:
-            for frame in run:
+
+            def colorize(frames: Iterator[Frame]) -> ColorizeRun:
+                runs.append(Colorizer(session).run(frames, options, cancel, guidance=guidance))
+                return runs[-1]
+
+            def write(frame: ColorFrame) -> None:  # on the writer thread (pipeline/stages.py)
+                nonlocal first_time
                 if first_time is None:
                     first_time = frame.time
                 writer.write(frame.luma, frame.cb, frame.cr, time=frame.time - first_time)
-                done += 1
+
+            def progress(n: int) -> None:
                 if on_progress is not None:
-                    on_progress(Progress(done, stop - start, time.perf_counter() - begin))
+                    on_progress(Progress(n, stop - start, time.perf_counter() - begin))
+
+            whole = [partial(reader.frames, start, stop)]
+            done = run_stages(whole, colorize, write, cancel=cancel, progress=progress).written
+            run = runs[0]
             if cancel is not None:
                 cancel.check()  # a cancel after the last clip still discards the output
             if done == 0:
@@ -129,16 +274,9 @@ def colorize_file(
                 )
             notes = list(writer.notes)
         written = writer.destination  # a folder for image sequences
+    apply_umask(written)
     damaged = list(reader.damaged_frames)
-    if damaged:
-        notes.append(
-            f"{len(damaged)} damaged frame(s) could not be decoded and were skipped: {damaged[:10]}"
-        )
-    if corrupt := list(reader.corrupt_frames):
-        notes.append(
-            f"{len(corrupt)} frame(s) decoded with errors the decoder concealed; "
-            f"check them by eye: {corrupt[:10]}"
-        )
+    _note_damage(notes, damaged, list(reader.corrupt_frames))
     result = ExportResult(
         output=written,
         frames=done,
@@ -151,6 +289,74 @@ def colorize_file(
     )
     logger.info("exported %d frames to %s in %.1f s", done, written, result.seconds)
     return result
+
+
+def _note_damage(notes: list[str], damaged: list[int], corrupt: list[int]) -> None:
+    if damaged:
+        notes.append(
+            f"{len(damaged)} damaged frame(s) could not be decoded and were skipped: {damaged[:10]}"
+        )
+    if corrupt:
+        notes.append(
+            f"{len(corrupt)} frame(s) decoded with errors the decoder concealed; "
+            f"check them by eye: {corrupt[:10]}"
+        )
+
+
+def check_overwrite(output: Path, *, overwrite: bool) -> None:
+    """Refuse to replace an existing file or folder unless ``overwrite`` says so."""
+    if output.exists() and not overwrite:
+        raise OutputExistsError(f"{output} already exists; use --overwrite to replace it")
+
+
+def apply_umask(path: Path) -> None:
+    """Give a finished output the permissions the user's umask asks for (temporary files
+    are created 0600, folders 0700): files ``0o666 & ~umask``, folders ``0o777 & ~umask``."""
+    umask = os.umask(0)
+    os.umask(umask)
+    if path.is_dir():
+        path.chmod(0o777 & ~umask)
+        for entry in path.iterdir():
+            if entry.is_file():
+                entry.chmod(0o666 & ~umask)
+    elif path.exists():
+        path.chmod(0o666 & ~umask)
+
+
+def check_memory(info: VideoInfo, options: ColorizeOptions) -> None:
+    """Refuse frames too large for the memory available, before anything slow starts.
+
+    The colorizer holds a window (plus two frames read ahead) of full-size frames, each as
+    the source's luma, a float grey image and its model input, and makes float a*b*, RGB
+    and chroma planes for one frame at a time: about 40 bytes per pixel per held frame.
+    """
+    available = available_memory()
+    if available is None:
+        return
+    pixels = info.width * info.height
+    need = pixels * (40 * (options.window_frames + 2) + 64)
+    if need > available:
+        gib = 1 << 30
+        raise FlowChromaError(
+            f"{info.path}: frames of {info.width}x{info.height} need about {need / gib:.1f} GiB "
+            f"with windows of {options.window_frames} frames, but only {available / gib:.1f} GiB "
+            "of memory is free; use a smaller --window-frames or close other programs"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux ``MemAvailable``; free pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def check_export(

@@ -100,9 +100,12 @@ class VideoWriter:
         audio_end: Fraction | None = None,
         timecode: str | None = None,
         metadata: dict[str, str] | None = None,
+        template: Path | str | None = None,
     ) -> None:
         """``metadata``: container tags (e.g. the colorization options); image sequences
-        have nowhere to keep them."""
+        have nowhere to keep them. ``template``: a file this writer's own settings wrote
+        (a segment's part); the writer then copies encoded parts (``copy_part``) instead of
+        encoding frames, the video stream's parameters taken from it."""
         if matrix not in MATRICES:
             raise ValueError(f"unknown matrix {matrix!r}; allowed: {', '.join(MATRICES)}")
         plan = plan_output(destination, codec=codec, source=source, audio_from=audio_from)
@@ -135,6 +138,7 @@ class VideoWriter:
         self._audio_start = Fraction(audio_start)
         self._audio_end = None if audio_end is None else Fraction(audio_end)
         self._metadata = dict(metadata or {})
+        self._template = None if template is None else Path(template)
         try:
             self._open(source, audio_from, timecode)
         except BaseException as error:
@@ -185,16 +189,23 @@ class VideoWriter:
         self.time_base = self._time_base(source, muxer)
         self._frame_ticks = max(1, round_half_up(self._frame_step / self.time_base))
 
-        options = dict(preset.options) | dict(self.pixel_format.options)
-        stream = container.add_stream(
-            preset.codec,
-            rate=Fraction(source.frame_rate),
-            options=options,
-            time_base=self.time_base,
-        )
-        assert isinstance(stream, VideoStream)
-        stream.width, stream.height = self._plan.width, self._plan.height
-        stream.pix_fmt = self.pixel_format.pix_fmt
+        if self._template is not None:
+            if preset.is_image_sequence:
+                raise VideoWriteError(
+                    f"Cannot copy parts into an image sequence: {self.destination}"
+                )
+            stream = self._stream_from_template(container, self._template)
+        else:
+            options = dict(preset.options) | dict(self.pixel_format.options)
+            stream = container.add_stream(
+                preset.codec,
+                rate=Fraction(source.frame_rate),
+                options=options,
+                time_base=self.time_base,
+            )
+            assert isinstance(stream, VideoStream)
+            stream.width, stream.height = self._plan.width, self._plan.height
+            stream.pix_fmt = self.pixel_format.pix_fmt
         self._tag_colour(stream, source)
         aspect = Fraction(source.sample_aspect) if source.sample_aspect else Fraction(1)
         if aspect > 0 and aspect != 1:
@@ -240,6 +251,14 @@ class VideoWriter:
         container.start_encoding()
         if self._audio is not None:
             self._audio.start()
+
+    def _stream_from_template(self, container: OutputContainer, template: Path) -> VideoStream:
+        """The output's video stream with the codec parameters of a part file (copy mode)."""
+        with av.open(str(template)) as part:
+            stream = container.add_stream_from_template(part.streams.video[0], opaque=True)
+        assert isinstance(stream, VideoStream)
+        stream.time_base = self.time_base
+        return stream
 
     def _tag_colour(self, stream: VideoStream, source: SourceInfo) -> None:
         """Range, matrix, primaries and transfer: from the source, or defaults that say so."""
@@ -292,6 +311,53 @@ class VideoWriter:
         except (av.FFmpegError, OSError) as error:
             raise VideoWriteError(f"Cannot write {self.destination}: {one_line(error)}") from error
 
+    def copy_part(self, part: Path | str, *, offset: Fraction) -> int:
+        """Copy the encoded video of ``part`` (written by a writer with the same settings,
+        first packet a keyframe) packet for packet, its times moved by ``offset`` seconds;
+        returns the number of frames copied. Copy mode only (``template``)."""
+        if self._template is None or self._container is None or self._closed:
+            raise RuntimeError("copy_part() needs an open writer made with a template")
+        shift = round_half_up(Fraction(offset) / self.time_base)
+        if self._last_pts is not None and shift <= self._last_pts:
+            raise ValueError(f"{part}: starts at {float(offset):.6f}s, not after the previous part")
+        frames = 0
+        try:
+            with av.open(str(part)) as source:
+                video = source.streams.video[0]
+                if Fraction(video.time_base) != self.time_base:
+                    raise VideoWriteError(
+                        f"{part}: time base {video.time_base}, the output's is {self.time_base}"
+                    )
+                last_time = Fraction(0)
+                for packet in source.demux(video):
+                    if packet.size == 0:
+                        continue  # the demuxer's flush packet
+                    if frames == 0 and not packet.is_keyframe:
+                        raise VideoWriteError(f"{part}: does not start with a keyframe")
+                    packet.stream = self._stream
+                    if packet.pts is not None:
+                        packet.pts += shift
+                        self._last_pts = max(self._last_pts or packet.pts, packet.pts)
+                        last_time = max(last_time, packet.pts * self.time_base)
+                    if packet.dts is not None:
+                        packet.dts += shift
+                        if self._last_dts is not None and packet.dts <= self._last_dts:
+                            raise VideoWriteError(
+                                f"{part}: decode times overlap the previous part's"
+                            )
+                        self._last_dts = packet.dts
+                    self._container.mux(packet)
+                    frames += 1
+                    self.frames_written += 1
+                    if self._audio is not None:
+                        end = self._audio_end
+                        end = None if end is None else self._audio.zero + end
+                        self._audio.pump(until=last_time - AUDIO_LOOKAHEAD, end=end)
+                self._end_time = max(self._end_time, last_time + self._frame_step)
+        except (av.FFmpegError, OSError) as error:
+            raise VideoWriteError(f"Cannot write {self.destination}: {one_line(error)}") from error
+        return frames
+
     def _mux_video(self, packets: list[Packet]) -> None:
         """Mux encoded video, mending a decode timestamp that cannot be right.
 
@@ -340,7 +406,8 @@ class VideoWriter:
                 raise VideoWriteError(f"Cannot write {self.destination}: no frames were written")
             assert self._container is not None
             try:
-                self._mux_video(self._stream.encode(None))
+                if self._template is None:
+                    self._mux_video(self._stream.encode(None))
                 if self._audio is not None:
                     end = self._audio_start + self._end_time
                     if self._audio_end is not None:
