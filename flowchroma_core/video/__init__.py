@@ -16,4 +16,5 @@ Package map (reading, then writing, then what both use):
 * ``planes``: samples between NumPy and PyAV planes: native luma in, output planes out.
 * ``colour_tags``: FFmpeg's colour tag numbers and names, read and written.
 * ``timecode``: SMPTE timecode, the one parser, and frame positions.
+* ``hardware``: NVDEC/NVENC decoders and encoders, probed once; software where absent.
 """
