@@ -13,7 +13,9 @@ frames (``evaluation.metrics``'s formula, restated here so that guidance stays b
 evaluation in the layers). Frames scored: every ``every``-th from ``start``
 (5, 10, 15, ... by default: the keyframe 0 itself, where pasting is exact, is left out).
 Scores are kept per frame with the distance from the keyframe, so a table of PSNR against
-distance comes from the same run. (The model rows are added later.)
+distance comes from the same run. The flow runs on the grey source (L* rendered as 8-bit
+grey). Which JPEG decoder produced the "true" frames matters: on DAVIS, OpenCV's gives
+about 0.1-0.35 dB more than PyAV's on every row (see the benchmark). (The model rows are added later.)
 """
 
 from __future__ import annotations
