@@ -69,8 +69,12 @@ def cmd_davis(args: argparse.Namespace) -> None:
         every=args.every,
         max_frames=args.max_frames,
         out_json=args.out_json,
+        still_hints=args.still_hints,
     )
-    print(f"model: {args.model}; first {args.max_frames} frames per sequence")
+    print(
+        f"model: {args.model}; first {args.max_frames} frames per sequence; "
+        f"still hints {args.still_hints or 'off'}"
+    )
     print(report.table())
     print("\nper sequence: PSNR guided - flow, guided - automatic (dB)")
     deltas = []
@@ -96,6 +100,7 @@ def cmd_davis(args: argparse.Namespace) -> None:
             every=args.every,
             max_frames=args.max_frames,
             reference=other,
+            still_hints=args.still_hints,
             automatic=False,  # measured above, on the same frames
         )
         auto = next(v for v in report.report.videos if v.name == seq.name)
@@ -209,6 +214,12 @@ def main() -> None:
             p.add_argument("--sequences")
             p.add_argument("--out-json", type=Path)
             p.add_argument("--skip-mismatch", action="store_true")
+            p.add_argument(
+                "--still-hints",
+                type=float,
+                default=0.0,
+                help="also read the still as a grid of points this far apart (width fraction)",
+            )
         elif name == "sweep":
             p.add_argument("--photos", type=int, default=100)
         else:

@@ -160,6 +160,7 @@ def _guidance_for(
     folder: Path,
     seed: int,
     greys: FilmGreys,
+    still_hints: float,
 ) -> Guidance:
     project = Project(Source(path.name, "", frames, "24"), shots=[Shot(0, frames)])
     specs: list[ReferenceSpec] = []
@@ -176,6 +177,7 @@ def _guidance_for(
         project=project,
         references=specs,
         grey_frames=greys,
+        still_hints=still_hints,
     )
 
 
@@ -197,6 +199,7 @@ def evaluate_guided_video(
     seed: int = 0,
     reference: np.ndarray | None = None,
     automatic: bool = True,
+    still_hints: float = 0.0,
 ) -> tuple[VideoResult, dict[str, list[tuple[int, float]]]]:
     """Measure the five methods on one colour sequence; also (distance, PSNR) per method.
 
@@ -229,6 +232,7 @@ def evaluate_guided_video(
             Path(tmp),
             seed,
             greys,
+            still_hints,
         )
         with open_video(path) as r2:
             auto = (
@@ -307,6 +311,7 @@ def evaluate_guided(
     every: int = 5,
     max_frames: int | None = None,
     out_json: Path | None = None,
+    still_hints: float = 0.0,
 ) -> GuidedReport:
     """``evaluate_guided_video`` over sequences (seed = the sequence's position)."""
     from flowchroma_core.pipeline.guided import check_guidance_model
@@ -327,6 +332,7 @@ def evaluate_guided(
             every=every,
             max_frames=max_frames,
             seed=i,
+            still_hints=still_hints,
         )
         results.append(result)
         for m in GUIDED_METHODS:

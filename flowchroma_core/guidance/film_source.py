@@ -27,10 +27,11 @@ import cv2
 import numpy as np
 import torch
 
+from flowchroma_core.colour.lab import rgb_to_lab
 from flowchroma_core.colour.ycbcr import rgb_to_codes
 from flowchroma_core.errors import FlowChromaError
 from flowchroma_core.guidance.film import REACH, Guidance, specs_from_cli
-from flowchroma_core.guidance.project import Project, load_project
+from flowchroma_core.guidance.project import Point, Project, Shot, Source, load_project
 from flowchroma_core.guidance.references import ReferenceSpec, check_frames, load_reference
 from flowchroma_core.pipeline.framing import letterbox
 from flowchroma_core.pipeline.shots import CutDetector
@@ -147,11 +148,16 @@ def guidance_for_film(
     references: Iterable[ReferenceSpec] = (),
     frame_rate: Fraction | None = None,
     grey_frames: FilmGreys | None = None,
+    still_hints: float = 0.0,
 ) -> Guidance:
     """A film's ``Guidance`` for a run over ``[start, stop)``: its cuts scanned first (from
     ``start``, which begins a shot, to the end of the film: a still beyond ``stop`` may still
     serve a shot inside the range), its grey frames read on demand (by ``grey_frames``, or
-    a ``FilmGreys`` of its own)."""
+    a ``FilmGreys`` of its own).
+
+    ``still_hints`` > 0 also reads each CLI still of the film's own aspect as a grid of
+    points on its frame, ``still_hints`` apart (a fraction of the width), carried through
+    the shot as the restorer's points are (off by default; see ``still_points``)."""
     path = Path(path)
     with open_video(path, frame_rate=frame_rate) as reader:
         info = reader.info
@@ -166,6 +172,19 @@ def guidance_for_film(
     else:
         loaded = load_project(project, film=path)
         project_dir = Path(project).parent
+    references = list(references)
+    if still_hints > 0:
+        grid = [
+            p
+            for spec in references
+            for p in still_points(
+                load_reference(spec).rgb, spec.frame, (info.height, info.width), still_hints
+            )
+        ]
+        if grid:
+            source = Source(path.name, "", frames, "1")
+            base = loaded or Project(source=source)
+            loaded = Project(base.source, [*base.shots, Shot(0, frames, points=grid)], base.palette)
     return Guidance(
         frames=frames,
         frame_size=(info.height, info.width),
@@ -176,6 +195,31 @@ def guidance_for_film(
         references=references,
         grey_frames=grey_frames or FilmGreys(path, model_size, frame_rate=frame_rate),
     )
+
+
+def still_points(
+    rgb: torch.Tensor, frame: int, frame_size: tuple[int, int], spacing: float
+) -> list[Point]:
+    """A colour still of frame ``frame`` as a grid of points ``spacing`` apart (a fraction
+    of the width), each the mean a*b* of a patch of side spacing/3 around its centre; none
+    when the still's aspect differs from the frame's by more than 1 % (it would not line
+    up with the frame)."""
+    h, w = rgb.shape[-2:]
+    if abs((w / h) / (frame_size[1] / frame_size[0]) - 1) > 0.01:
+        logger.warning("still for frame %d: another aspect than the film; no grid hints", frame)
+        return []
+    ab = rgb_to_lab(rgb.float())[1:]
+    side = max(1, round(spacing * w / 3))
+    pooled = torch.nn.functional.avg_pool2d(ab[None], side, stride=1)[0]  # top-left corners
+    step = spacing * w
+    points = []
+    for cy in np.arange(step / 2, h, step):
+        for cx in np.arange(step / 2, w, step):
+            y0 = int(min(max(round(cy - side / 2), 0), h - side))
+            x0 = int(min(max(round(cx - side / 2), 0), w - side))
+            a, b = (float(v) for v in pooled[:, y0, x0])
+            points.append(Point(frame, float(cx / w), float(cy / h), a, b, side / w, "still"))
+    return points
 
 
 def export_frame(
