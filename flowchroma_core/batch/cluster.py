@@ -37,7 +37,7 @@ from flowchroma_core.errors import CancelToken, FlowChromaError
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.export import ExportResult, colorize_file
 from flowchroma_core.pipeline.options import ColorizeOptions
-from flowchroma_core.pipeline.segments import Part, Segment, render_segment
+from flowchroma_core.pipeline.segments import Part, Segment, plan_segments, render_segment
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +110,19 @@ class SegmentWorker:
             self._session_key = key
         return self._session
 
+    def plan(
+        self,
+        film: Path,
+        options: ColorizeOptions,
+        segment_frames: int,
+        frame_rate: Fraction | None,
+    ) -> tuple[list[Segment], int]:
+        """A film's segments (the scan for cuts is a full decode: it runs here, not on the
+        driver, so that many films are planned at once)."""
+        segments = plan_segments(film, options, target_frames=segment_frames,
+                                 frame_rate=frame_rate)  # fmt: skip
+        return segments, os.getpid()
+
     def render(
         self,
         film: Path,
@@ -144,20 +157,23 @@ class SegmentWorker:
 
 
 def start_workers(ray: Any, workers: int | None = None) -> list[Any]:
-    """The actor pool: one actor per GPU (one GPU each) or per CPU (one CPU each)."""
+    """The actor pool: by default one actor per GPU (one GPU each), or per CPU without
+    GPUs (one CPU each). More workers than GPUs share them (``num_gpus`` a fraction), so
+    that several segments' decoding and encoding on the CPU keep one GPU busy."""
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     cpus = int(resources.get("CPU", 1))
     count = workers or (gpus if gpus else max(1, cpus))
+    retries = {"max_restarts": MAX_RESTARTS, "max_task_retries": MAX_RESTARTS}
     if gpus:
-        actor = ray.remote(num_gpus=1, num_cpus=1, max_restarts=MAX_RESTARTS,
-                           max_task_retries=MAX_RESTARTS)(SegmentWorker)  # fmt: skip
+        share = min(1.0, gpus / count)
+        actor = ray.remote(num_gpus=share, num_cpus=1, **retries)(SegmentWorker)
         threads = None
+        said = "one GPU" if share == 1.0 else f"{share:.2g} of a GPU"
     else:
-        actor = ray.remote(num_cpus=1, max_restarts=MAX_RESTARTS,
-                           max_task_retries=MAX_RESTARTS)(SegmentWorker)  # fmt: skip
-        threads = 1
-    logger.info("%d Ray worker(s), %s each", count, "one GPU" if gpus else "one CPU")
+        actor = ray.remote(num_cpus=1, **retries)(SegmentWorker)
+        threads, said = 1, "one CPU"
+    logger.info("%d Ray worker(s), %s each", count, said)
     return [actor.remote(threads) for _ in range(count)]
 
 
@@ -257,7 +273,7 @@ class _Pool:
             self.inflight[ref] = (position, actor)
 
     def _plan_next(self) -> None:
-        item = self.films.next_work()
+        item = self.films.next_work(plan=False)
         if item is None:
             return
         position, work = item
@@ -265,6 +281,16 @@ class _Pool:
             self.todo.append((position, None))
             self.left[position] = 1
             return
+        if work.needs_plan:
+            actor = self.idle.pop()
+            request = self.films.request
+            ref = actor.plan.remote(work.film.source, work.options, request.segment_frames,
+                                    work.frame_rate)  # fmt: skip
+            self.inflight[ref] = (position, actor)
+            return
+        self._enqueue(position, work)
+
+    def _enqueue(self, position: int, work: FilmWork) -> None:
         pending = work.pending()
         self.left[position] = len(pending)
         if not pending:  # every part was done by an earlier run
@@ -292,6 +318,11 @@ class _Pool:
         self.idle.append(actor)
         if work is None:
             return  # the film failed while this task ran
+        if isinstance(value, list):  # a plan
+            work.planned(value)
+            self.films.progress.more_segments(len(value))
+            self._enqueue(position, work)
+            return
         if isinstance(value, ExportResult):
             self.films.open.pop(position)
             work.finish_whole(value)

@@ -78,8 +78,9 @@ class FilmQueue:
     def has_more(self) -> bool:
         return self._next < len(self.request.films)
 
-    def next_work(self) -> tuple[int, FilmWork] | None:
-        """Prepare the next film that can start; None when none is left."""
+    def next_work(self, *, plan: bool = True) -> tuple[int, FilmWork] | None:
+        """Prepare the next film that can start; None when none is left. ``plan=False``:
+        a new film is left for the caller to plan (``FilmWork.needs_plan``)."""
         request = self.request
         while self._next < len(request.films):
             position = self._next
@@ -90,7 +91,7 @@ class FilmQueue:
                     film, options=request.options, codec=request.codec, model=self.model,
                     overwrite=request.overwrite, restart=request.restart,
                     segment_frames=request.segment_frames, cancel=self.cancel,
-                    frame_rate=request.frame_rate,
+                    frame_rate=request.frame_rate, plan=plan,
                 )  # fmt: skip
             except (Cancelled, KeyboardInterrupt):
                 self._next = position  # not started: reported as cancelled
@@ -107,7 +108,7 @@ class FilmQueue:
             journal = work.journal
             done = journal.done.values() if journal is not None else ()
             self.progress.planned(
-                work.outcome.frames, work.outcome.segments,
+                work.outcome.frames, 0 if work.needs_plan else work.outcome.segments,
                 done_frames=sum(p.frames for p in done), done_segments=len(done),
             )  # fmt: skip
             logger.info("%s: %d segment(s) to colorize", film.name, len(work.pending()))

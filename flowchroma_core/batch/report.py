@@ -126,6 +126,11 @@ class BatchProgress:
         self._bar.total = clock.frames
         self._advance(done_frames, count=False)
 
+    def more_segments(self, segments: int) -> None:
+        """A film planned after it was prepared (on a worker) adds its segments."""
+        self.clock.segments += segments
+        self._refresh()
+
     def frames(self, in_segment: int) -> None:
         """Frames done so far in the segment running in this process."""
         self._advance(in_segment - self._segment_frames)

@@ -16,6 +16,7 @@ import logging
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from flowchroma_core.batch.films import BatchFilm
 from flowchroma_core.batch.report import FilmOutcome
@@ -73,6 +74,7 @@ class FilmWork:
         folder: WorkFolder | None,
         journal: Journal | None,
         overwrite: bool,
+        key: dict[str, Any] | None = None,
     ) -> None:
         self.film = film
         self.info = info
@@ -82,6 +84,7 @@ class FilmWork:
         self.folder = folder
         self.journal = journal
         self.overwrite = overwrite
+        self.key = key  # the journal's key, kept for ``planned`` when planning elsewhere
         self.begin = time.perf_counter()
         segments = journal.segments if journal is not None else []
         self.outcome = FilmOutcome(
@@ -106,8 +109,12 @@ class FilmWork:
         segment_frames: int = SEGMENT_FRAMES,
         cancel: CancelToken | None = None,
         frame_rate: Fraction | None = None,
+        plan: bool = True,
     ) -> FilmWork:
         """Check, lock and plan (or resume) one film; ``model`` is ``model_key(...)``.
+
+        ``plan=False`` leaves a new film unplanned (``needs_plan``): the caller plans it
+        elsewhere (a Ray worker: the scan is a full decode) and hands over ``planned``.
 
         Raises ``OutputExistsError`` when the output exists and ``overwrite`` is false,
         ``DestinationBusyError``, ``JournalMismatchError`` and the export's other errors.
@@ -130,7 +137,7 @@ class FilmWork:
                 stop=info.frame_count, frame_rate=None if frame_rate is None else str(frame_rate),
             )  # fmt: skip
             journal = Journal.load(folder.path, key)
-            if journal is None:
+            if journal is None and plan:
                 segments = plan_segments(
                     film.source, options, target_frames=segment_frames, cancel=cancel,
                     frame_rate=frame_rate,
@@ -146,11 +153,23 @@ class FilmWork:
             folder.release()
             raise
         return cls(film, info, options, codec=codec, frame_rate=frame_rate, folder=folder,
-                   journal=journal, overwrite=overwrite)  # fmt: skip
+                   journal=journal, overwrite=overwrite, key=key)  # fmt: skip
 
     @property
     def segmented(self) -> bool:
-        return self.journal is not None
+        return self.folder is not None
+
+    @property
+    def needs_plan(self) -> bool:
+        return self.folder is not None and self.journal is None
+
+    def planned(self, segments: list[Segment]) -> None:
+        """The plan made elsewhere (``plan_segments``): the journal starts with it."""
+        assert self.folder is not None and self.key is not None
+        self.journal = Journal(self.folder.path, self.key, segments)
+        self.journal.save()
+        self.outcome.segments = len(segments)
+        self.outcome.shots = sum(len(s.shots) for s in segments)
 
     def pending(self) -> list[Segment]:
         """Segments still to render (none for an unsegmented film: see ``colorize_whole``)."""
