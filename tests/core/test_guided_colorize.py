@@ -29,8 +29,8 @@ from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.video.reader import open_video
 
 CFG = TINY_V2_CONFIG
-SHOT = 10  # frames per shot; the film has two
-OPTIONS = ColorizeOptions(window_frames=6, overlap=2, cut_threshold=0.0)
+SHOT = 6  # frames per shot; the film has two, each walked in two windows ([0, 4), [3, 6))
+OPTIONS = ColorizeOptions(window_frames=4, overlap=1, cut_threshold=0.0)
 
 
 def write_film(path: Path, frames: list[np.ndarray], rate: int = 24) -> Path:
@@ -147,11 +147,11 @@ def test_empty_guidance_gives_exactly_the_automatic_result(film, session) -> Non
 
 def test_a_still_serves_its_whole_shot_and_nothing_else(film, session, tmp_path) -> None:
     path, frames = film
-    still = tmp_path / "ref_000014.png"
-    big = cv2.resize(frames[14], (200, 90))  # another size and aspect: fitted as frames are
+    still = tmp_path / "ref_000008.png"
+    big = cv2.resize(frames[8], (200, 90))  # another size and aspect: fitted as frames are
     cv2.imwrite(str(still), big[..., ::-1])
     auto, _ = _run(session, path, _guidance(path))  # the same cut, no guidance
-    guided, report = _run(session, path, _guidance(path, refs=[ReferenceSpec(14, still)]))
+    guided, report = _run(session, path, _guidance(path, refs=[ReferenceSpec(8, still)]))
     assert report.cuts == [SHOT]  # the project's shot boundary is a cut
     assert report.guided_windows == 2
     for t in range(SHOT):  # first shot: untouched, exactly
@@ -163,9 +163,9 @@ def test_a_still_serves_its_whole_shot_and_nothing_else(film, session, tmp_path)
 def test_reference_features_are_computed_once_per_shot(film, session, tmp_path, monkeypatch):
     path, frames = film
     still = tmp_path / "still.png"
-    cv2.imwrite(str(still), frames[12][..., ::-1])
+    cv2.imwrite(str(still), frames[9][..., ::-1])
     recorder = _Recorder(monkeypatch)
-    _run(session, path, _guidance(path, refs=[ReferenceSpec(12, still)]))
+    _run(session, path, _guidance(path, refs=[ReferenceSpec(9, still)]))
     with_refs = [kw for _, kw in recorder.windows if kw["references"] is not None]
     assert len(with_refs) == 2  # the still's shot has two windows, the other shot none
     assert len({id(kw["reference_features"]) for kw in with_refs}) == 1  # encoded once
@@ -176,7 +176,7 @@ def test_points_are_carried_through_their_shot_with_decaying_confidence(
     film, session, monkeypatch
 ) -> None:
     path, _ = film
-    key = 4
+    key = 2
     point = Point(key, 0.5, 0.5, 60.0, -40.0, 0.15)
     auto, _ = _run(session, path, _guidance(path))
     recorder = _Recorder(monkeypatch)
