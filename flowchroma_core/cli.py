@@ -1,7 +1,9 @@
 """The ``flowchroma`` command line.
 
 Exit codes: 0 done, 1 failed (one clear line on stderr; the traceback goes to the log,
-or to stderr with ``--debug``), 130 cancelled with Ctrl+C. Warnings are shown once the
+or to stderr with ``--debug``), 130 cancelled with Ctrl+C, 143 stopped by SIGTERM, 129 by
+SIGHUP (both handled as Ctrl+C is: temporary files removed, finished segments of an
+export kept for a resume and named). Warnings are shown once the
 command has succeeded (at once with ``--debug``); after a failure they are in the log only.
 """
 
@@ -9,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from fractions import Fraction
@@ -116,16 +121,31 @@ def _position(option: str, text: str, info: VideoInfo) -> int:
 
 
 def _settings_from(args: argparse.Namespace) -> Settings:
-    """The saved settings with the command line's option flags over them, validated."""
+    """The saved settings with the command line's option flags over them, validated.
+
+    A bad value in the settings file stops the command only when the command uses it and
+    no flag replaces it; a bad value it does not use (the GUI's export folder) is a warning.
+    """
     from flowchroma_core.pipeline.options import SETTING_FIELDS
-    from flowchroma_core.settings import load_settings
+    from flowchroma_core.settings import SettingsError, read_settings, settings_path
 
     overrides = {
         name: str(value) if name == "model" else value
         for name in SETTING_FIELDS
         if (value := getattr(args, name, None)) is not None
     }
-    return load_settings().replace(**overrides).validated()
+    saved, problems = read_settings()
+    used = [
+        f"{problem} (fix it or pass --{name.replace('_', '-')})"
+        for name, problem in problems.items()
+        if name in SETTING_FIELDS and name not in overrides
+    ]
+    if used:
+        raise SettingsError(f"{settings_path()}: " + "; ".join(used))
+    for name, problem in problems.items():
+        if name not in SETTING_FIELDS:
+            logger.warning("%s: %s (not used here; ignored)", settings_path(), problem)
+    return saved.replace(**overrides).validated()
 
 
 def _session_for(options: ColorizeOptions) -> ModelSession:
@@ -138,7 +158,13 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
     """Colorize a film into a new file with a progress bar."""
     from tqdm import tqdm
 
-    from flowchroma_core.pipeline.export import Progress, check_export, colorize_file
+    from flowchroma_core.pipeline.export import (
+        Progress,
+        check_export,
+        check_memory,
+        check_overwrite,
+        colorize_file,
+    )
     from flowchroma_core.video.reader import open_video
 
     options = _settings_from(args).colorize_options()
@@ -147,7 +173,10 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
     start = _position("--start", args.start, info) if args.start else 0
     stop = _position("--end", args.end, info) if args.end else None
     # a bad range, destination or guidance is answered at once, not after loading the model
-    check_export(info, args.output, codec=args.codec, start=start, stop=stop)
+    written = check_export(info, args.output, codec=args.codec, start=start, stop=stop)
+    check_overwrite(written, overwrite=args.overwrite)
+    check_memory(info, options)
+    _warn_interlaced(info)
     guided = args.reference or args.references or args.project
     if guided:
         from flowchroma_core.guidance.film_source import check_guidance_inputs, guidance_for_film
@@ -190,6 +219,14 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
             on_progress=on_progress,
             frame_rate=args.rate,
             guidance=guidance,
+            overwrite=args.overwrite,
+            restart=args.restart,
+        )
+    if result.resumed_frames:
+        print(
+            f"resumed: {result.resumed_frames} of {result.frames} frames were already "
+            "colorized by an interrupted run",
+            file=sys.stderr,
         )
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -263,8 +300,38 @@ def _cmd_eval_guided(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_interlaced(info: VideoInfo) -> None:
+    """Say that interlaced frames are colorized as progressive ones (the tag is kept)."""
+    order = getattr(info, "field_order", "progressive")
+    if order not in ("progressive", "unknown", ""):
+        said = {"tt": "top field first", "bb": "bottom field first",
+                "tb": "top field first", "bt": "bottom field first"}.get(order, order)  # fmt: skip
+        logger.warning(
+            "%s is interlaced (%s): colorized as progressive frames; the output keeps the "
+            "field order tag", info.path, said,
+        )  # fmt: skip
+
+
+def check_output_file(path: Path | None, flag: str) -> None:
+    """Refuse, before any slow work, an output path that cannot be written."""
+    if path is None:
+        return
+    folder = path.parent
+    if path.is_dir():
+        raise FlowChromaError(f"{flag} {path}: is a folder; give a file name")
+    if not folder.is_dir():
+        raise FlowChromaError(f"{flag} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise FlowChromaError(f"{flag} {path}: the folder {folder} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise FlowChromaError(f"{flag} {path}: the file is write-protected")
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     """Measure colorization against colour originals (or sheet black-and-white films)."""
+    # a bad destination is answered before the evaluation, not after it
+    check_output_file(args.out_json, "--out-json")
+    check_output_file(args.contact_sheet, "--contact-sheet")
     if args.guidance:
         return _cmd_eval_guided(args)
     from flowchroma_core.evaluation.report import EvaluationError
@@ -433,6 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--project", type=Path, metavar="FILE", help="the film's FILM.flowchroma.json project"
     )
+    p.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the segments an interrupted run of this export finished; start afresh",
+    )
     p.set_defaults(func=_cmd_colorize)
 
     p = sub.add_parser("frame", help="write one source frame as a PNG, to colour as a reference")
@@ -511,6 +584,44 @@ class _HeldWarnings(logging.Handler):
             print(f"WARNING: {self.dropped} more warnings in the log", file=sys.stderr)
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds the command as Ctrl+C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _stopped_message(args: argparse.Namespace, what: str) -> str:
+    """What an interrupted command leaves: nothing, or an export's finished segments."""
+    output = getattr(args, "output", None)
+    if args.command == "colorize" and output is not None:
+        from flowchroma_core.pipeline.journal import finished_segments, work_folder
+
+        folder = work_folder(Path(output))
+        done = finished_segments(folder)
+        if done:
+            return (
+                f"{what}: nothing was written to {output}; {done} finished segment(s) are "
+                f"kept in {folder} (run the same command again to resume, or add --restart)"
+            )
+    if output is not None:
+        return f"{what}: nothing was written to {output}"
+    return f"{what}: nothing was written"
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or (
+        isinstance(error, RuntimeError)
+        and ("can't allocate memory" in text or "out of memory" in text)
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from flowchroma_core.logs import setup_logging
 
@@ -521,11 +632,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         root.addHandler(held)  # before set-up, which warns when the log cannot be written
     log_path = setup_logging(console_level=logging.DEBUG if args.debug else logging.CRITICAL + 1)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         code = args.func(args)
     except (KeyboardInterrupt, Cancelled):
-        print("cancelled: nothing was written", file=sys.stderr)
+        print(_stopped_message(args, "cancelled"), file=sys.stderr)
         return 130
+    except Stopped as e:
+        logger.warning("stopped by %s", e)
+        print(_stopped_message(args, f"stopped by {e}"), file=sys.stderr)
+        return 128 + e.signum
+    except (MemoryError, RuntimeError) as e:
+        if not _is_out_of_memory(e):
+            raise
+        logger.info("out of memory", exc_info=True)
+        if args.debug:
+            raise
+        print(
+            "flowchroma: error: out of memory; use a smaller --window-frames, a shorter "
+            "range, or close other programs",
+            file=sys.stderr,
+        )
+        return 1
     except (FlowChromaError, ValueError, OSError) as e:
         logger.info("command failed", exc_info=True)  # the log file keeps the traceback
         if args.debug:
@@ -535,6 +665,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         root.removeHandler(held)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     held.show()
     return code
 

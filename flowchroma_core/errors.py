@@ -30,6 +30,10 @@ class BackboneWeightsError(FlowChromaError):
     """Pretrained backbone weights could not be found, downloaded or loaded."""
 
 
+class ModelOutputError(FlowChromaError):
+    """The model produced unusable output (NaN or infinite colours): the export stops."""
+
+
 class DeviceError(FlowChromaError):
     """The requested compute device or precision is not available here."""
 

@@ -29,7 +29,12 @@ LEGACY_NAMES = {"clip_length": "window_frames", "scene_cut_threshold": "cut_thre
 
 
 class SettingsError(FlowChromaError):
-    """A settings value or file is invalid; the message names the field."""
+    """A settings value or file is invalid; the message names the field. ``partial``: the
+    settings with every valid field of the file, where the file could be read."""
+
+    def __init__(self, message: str, *, partial: Settings | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 @dataclass(frozen=True)
@@ -78,11 +83,15 @@ def settings_path() -> Path:
     return user_dir("config") / "settings.toml"
 
 
-def load_settings(path: Path | None = None) -> Settings:
-    """Saved settings, or the defaults when there is no file yet."""
+def read_settings(path: Path | None = None) -> tuple[Settings, dict[str, str]]:
+    """Saved settings read field by field: every valid field is kept, a bad one is left at
+    its default and reported (field name -> the problem, which names the field).
+
+    Only an unreadable file is a ``SettingsError``: one bad value never costs the others.
+    """
     path = path or settings_path()
     if not path.exists():
-        return Settings()
+        return Settings(), {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -92,21 +101,40 @@ def load_settings(path: Path | None = None) -> Settings:
     unknown = sorted(set(data) - set(known))
     if unknown:
         logger.warning("%s: ignoring unknown settings %s", path, ", ".join(unknown))
-    values = {}
+    values: dict[str, Any] = {}
+    problems: dict[str, str] = {}
     for name, value in data.items():
         if name not in known:
             continue
         default = getattr(Settings(), name)
         if name == "vividness":  # the one optional field: absent from the file when unset
             default = 1.0
-        if isinstance(default, float) and isinstance(value, int):
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if type(value) is not type(default):
-            raise SettingsError(f"{path}: {name} must be a {type(default).__name__}, not {value!r}")
+            problems[name] = f"{name} must be a {type(default).__name__}, not {value!r}"
+            continue
         values[name] = value
-    settings = Settings(**values)
-    if problems := settings.problems():
-        raise SettingsError(f"{path}: " + "; ".join(problems))
+    # drop the fields a check refuses (one at a time: overlap is judged by window_frames)
+    while found := Settings(**values).problems():
+        name = found[0].split(":", 1)[0]
+        if name not in values:
+            break  # not a field of the file's (cannot happen with valid defaults)
+        problems[name] = found[0]
+        del values[name]
+    return Settings(**values), problems
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Saved settings, or the defaults when there is no file yet.
+
+    A bad value raises ``SettingsError`` naming every bad field; its ``partial`` holds the
+    settings with every valid field of the file kept (what the GUI carries on with).
+    """
+    path = path or settings_path()
+    settings, problems = read_settings(path)
+    if problems:
+        raise SettingsError(f"{path}: " + "; ".join(problems.values()), partial=settings)
     return settings
 
 

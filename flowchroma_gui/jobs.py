@@ -74,9 +74,9 @@ def warm_up(ctx: JobContext) -> CoreReady:
     try:
         settings = load_settings()
     except SettingsError as e:
-        logger.warning("%s; using the defaults", e)
+        logger.warning("%s; using the defaults for those", e)
         problem = str(e)
-        settings = Settings()
+        settings = e.partial or Settings()
     codecs = tuple(
         CodecChoice(p.name, p.description, p.extensions, p.is_image_sequence)
         for p in CODECS.values()

@@ -112,8 +112,11 @@ def read_metadata(path: Path) -> ModelMetadata:
     if header.get("format") != FORMAT_NAME or "metadata" not in header:
         raise ModelFileError(f"{path}: a safetensors file, but not a FlowChroma model")
     try:
+        data = json.loads(header["metadata"])
+        if problem := _config_type_problem(data.get("config")):
+            raise ModelFileError(f"{path}: bad model metadata: {problem}")
         meta = ModelMetadata.from_json(header["metadata"])
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ModelFileError(f"{path}: unreadable FlowChroma metadata ({e})") from e
     if meta.format_version > FORMAT_VERSION:
         raise ModelFileError(
@@ -142,9 +145,12 @@ def load_model(
         raise ModelFileError(
             f"{path}: configuration does not match (file != expected): {'; '.join(diff)}"
         )
-    model = create_model(
-        meta.config, backbone_weights=backbone_weights, allow_download=allow_download
-    )
+    try:
+        model = create_model(
+            meta.config, backbone_weights=backbone_weights, allow_download=allow_download
+        )
+    except (ValueError, TypeError, RuntimeError, KeyError) as e:
+        raise ModelFileError(f"{path}: cannot build the model its metadata describes ({e})") from e
     wanted = trainable_state_dict(model)
     with safe_open(str(path), framework="pt") as f:
         keys = set(f.keys())
@@ -164,10 +170,52 @@ def load_model(
                     f"{tuple(wanted[key].shape)}"
                 )
             tensors[key] = f.get_tensor(key)
+            _check_finite(path, key, tensors[key])
     model.load_state_dict(tensors, strict=False)
     model.to(device).eval()
     logger.info("loaded model %s (backbone %s)", path, meta.config.backbone)
     return model, meta
+
+
+def _check_finite(path: Path, key: str, tensor: torch.Tensor) -> None:
+    """Refuse NaN or infinite weights: such a model colours every frame with garbage."""
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise ModelFileError(
+            f"{path}: tensor {key} holds {bad} non-finite value(s) (NaN or infinity); "
+            "the model file is damaged (or training diverged): use another model"
+        )
+
+
+def _config_type_problem(config: Any) -> str | None:
+    """The first configuration value whose JSON type does not fit its field, in words."""
+    if not isinstance(config, dict):
+        return "config must be a JSON object"
+    defaults = FlowChromaConfig()
+    for name, value in config.items():
+        if not hasattr(defaults, name):
+            continue  # unknown keys are refused by FlowChromaConfig.from_dict
+        default = getattr(defaults, name)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        elif isinstance(default, tuple):
+            ok = isinstance(value, list | tuple) and all(
+                (isinstance(v, int) and not isinstance(v, bool))
+                or (isinstance(v, list | tuple) and all(isinstance(w, int) for w in v))
+                for v in value
+            )
+        else:
+            ok = True
+        if not ok:
+            kind = type(default).__name__.replace("tuple", "list")
+            return f"config.{name} must be a {kind}, not {value!r}"
+    return None
 
 
 def _refuse_non_safetensors(path: Path) -> None:

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from flowchroma_core.colour import lab
 from flowchroma_core.colour.ycbcr_torch import chroma_from_rgb, limit_chroma
-from flowchroma_core.errors import CancelToken
+from flowchroma_core.errors import CancelToken, ModelOutputError
 from flowchroma_core.model.device import autocast
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.framing import Placement, letterbox
@@ -294,6 +294,12 @@ class _Run:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.report.model_seconds += time.perf_counter() - begin
+        if not bool(torch.isfinite(result[0]).all()):  # one cheap check per clip
+            raise ModelOutputError(
+                f"the model produced NaN or infinite colours for frames "
+                f"{items[0].frame.index}..{items[-1].frame.index}: its weights (or the "
+                f"{self.precision} precision) are unusable; try another model or fp32"
+            )
         return result
 
     @torch.inference_mode()

@@ -21,7 +21,13 @@ from flowchroma_core.errors import CancelToken, FlowChromaError, VideoReadError
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.colorizer import ColorFrame, Colorizer, ColorizeRun
 from flowchroma_core.pipeline.guided import GuidanceSource
-from flowchroma_core.pipeline.journal import Journal, WorkFolder, model_identity
+from flowchroma_core.pipeline.journal import (
+    Journal,
+    JournalMismatchError,
+    WorkFolder,
+    finished_segments,
+    model_identity,
+)
 from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.pipeline.segments import (
     OPTIONS_TAG,
@@ -176,8 +182,8 @@ def colorize_file(
         output, notes = assemble(
             parts, destination, info, options, codec=codec, start=start, stop=stop
         )
-    except BaseException:
-        if "journal" in locals() and not journal.done:
+    except BaseException as error:
+        if not isinstance(error, JournalMismatchError) and not finished_segments(work.path):
             work.remove()  # nothing to resume from
         else:
             work.release()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import json
 import logging
@@ -50,6 +51,14 @@ def work_folder(destination: Path) -> Path:
     """``.film.mkv.parts`` beside ``film.mkv``."""
     destination = Path(destination)
     return destination.parent / f".{destination.name}.parts"
+
+
+def finished_segments(folder: Path) -> int:
+    """How many finished segments the journal in ``folder`` records (0 without one)."""
+    try:
+        return len(json.loads((Path(folder) / "journal.json").read_text())["done"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def film_identity(path: Path) -> dict[str, Any]:
@@ -216,7 +225,27 @@ class WorkFolder:
         lock.write(f"{os.getpid()}\n")
         lock.flush()
         self._lock = lock
+        self._remove_leftovers()
         return self
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of a run that was killed (no other run holds the lock): a part
+        or journal being written inside the folder, the final file being assembled beside
+        it. Named in the log, then removed."""
+        destination = self.path.parent / self.path.name[1:-6]
+        leftovers = [p for p in self.path.iterdir() if ".partial" in p.name]
+        leftovers += [
+            p
+            for p in destination.parent.glob(f".{glob.escape(destination.stem)}.*.partial*")
+            if p.name.endswith(f".partial{destination.suffix}")
+            or (p.is_dir() and p.name.startswith(f".{destination.name}."))
+        ]
+        for path in leftovers:
+            logger.warning("removing %s, left by an export that was killed", path)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
     def clear(self) -> None:
         """Remove everything in the folder but the lock (``--restart``)."""
