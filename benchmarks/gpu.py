@@ -226,7 +226,7 @@ def main() -> None:
     print()
     e2e = f"end-to-end fps ({args.codec})"
     head = f"| size | model | precision | model-only fps | {e2e} | peak GPU MiB |"
-    print(f"{head} busy ms/frame (other stages) |")
+    print(f"{head} ms/frame: decode, calling thread outside the net (waits too), encode |")
     print("| --- | --- | --- | ---: | ---: | ---: | --- |")
     for row in rows:
         print(_row_text(row))

@@ -8,8 +8,9 @@ Every run is a fresh process (so peak memories are independent). The serial path
 three stages on one thread, ``stages.serial()``) and the overlapped one (reader thread,
 model, writer thread) are run interleaved, ``--repeats`` times each, so that a busy
 machine slows both alike; each prints model-only frames/s (time inside the network) and
-end-to-end frames/s (``colorize_file``: decode, cut detection, model, per-frame maths,
-encode, mux, with the export's planning scan and assembly). Then:
+end-to-end frames/s (reader -> colorizer -> writer through ``run_stages``, as
+``colorize_file`` renders a segment: decode, cut detection, model, per-frame maths, encode,
+mux; the export's planning scan and final stream copy are left out). Then:
 
 * peak resident memory for ``--frames`` and for ``--loop`` times as many (the film looped
   by remuxing its packets), overlapped: flat means the bounded queues hold;
@@ -37,30 +38,25 @@ DEFAULT_INPUT = REPO.parent / "shared" / "data" / "bw" / "chaplin.mp4"
 
 
 def run_export(args: argparse.Namespace) -> dict:
-    """One export with ``colorize_file``, serial or overlapped."""
-    import contextlib
-
+    """One export's rendering, serial or overlapped (``direct_export``: the path of
+    ``colorize_file``'s segments, without its planning scan and assembly)."""
     from flowchroma_core.model.session import ModelSession
-    from flowchroma_core.pipeline import stages
-    from flowchroma_core.pipeline.export import colorize_file
     from flowchroma_core.pipeline.options import ColorizeOptions
 
     options = ColorizeOptions(device=args.device, precision=args.precision)
     session = ModelSession.load(options.model, device=options.device, precision=options.precision)
-    mode = stages.serial() if args.mode == "serial" else contextlib.nullcontext()
-    with tempfile.TemporaryDirectory() as tmp, mode:
-        result = colorize_file(
+    with tempfile.TemporaryDirectory() as tmp:
+        r = direct_export(
             Path(args.input),
             Path(tmp) / f"out.{args.ext}",
-            options=options,
             session=session,
+            options=options,
             codec=args.codec,
-            stop=args.frames,
+            frames=args.frames,
+            overlap=args.mode == "overlap",
         )
-    return {
-        "frames": result.frames,
-        "seconds": result.seconds,
-        "model_seconds": result.model_seconds,
+    return r | {
+        "model_seconds": r["model"],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -110,7 +106,9 @@ def direct_export(
         "seconds": time.perf_counter() - begin,
         "decode": done.seconds["decode"],
         "model": model,
-        "maths": done.seconds["model"] - model,
+        # the calling thread outside the network: in series it also runs the decoding
+        # (the colorizer pulls the frames); overlapped it includes waiting for the reader
+        "maths": done.seconds["model"] - model - (0.0 if overlap else done.seconds["decode"]),
         "encode": done.seconds["encode"],
         "size": f"{info.width}x{info.height}",
     }
