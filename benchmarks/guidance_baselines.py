@@ -13,9 +13,10 @@ against distance from the keyframe (frames pooled), and the flow's cost per fram
 the baseline's unchecked step is one field). See ``flowchroma_core.guidance.baselines``.
 
 The JPEG decoder changes the "true" colours: OpenCV (libjpeg, smooth chroma upsampling,
-the usual DAVIS reader) is the default and gives the design note's figures (no colour
-23.83 dB); PyAV's decoder (``read_rgb``, what ``flowchroma eval`` uses) gives about
-0.1-0.35 dB less on every row.
+the usual DAVIS reader) is the default. All 20 sequences read by PyAV (``read_rgb``, what
+``flowchroma eval`` uses) gave 23.71 / 25.53 / 28.42 dB; with OpenCV no colour gives 23.83
+(the design note: 23.84 / 25.80 / 28.78), and on 4 sequences OpenCV adds +0.15 / +0.26 /
++0.38 dB to the three rows, the design note's gap.
 """
 
 from __future__ import annotations

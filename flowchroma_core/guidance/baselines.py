@@ -15,7 +15,7 @@ evaluation in the layers). Frames scored: every ``every``-th from ``start``
 Scores are kept per frame with the distance from the keyframe, so a table of PSNR against
 distance comes from the same run. The flow runs on the grey source (L* rendered as 8-bit
 grey). Which JPEG decoder produced the "true" frames matters: on DAVIS, OpenCV's gives
-about 0.1-0.35 dB more than PyAV's on every row (see the benchmark). The model rows come
+about 0.1-0.4 dB more than PyAV's on each row (see the benchmark). The model rows come
 from ``evaluation.guided``.
 """
 
