@@ -24,6 +24,7 @@ worker thread calls.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import logging
 import threading
 from collections import OrderedDict
@@ -81,6 +82,7 @@ class PreviewKey:
     shot_start: int
     range_stop: int
     options: ColorizeOptions  # matrix left at its default: the film decides it
+    guidance: str = ""  # the guidance's revision ("" = unguided)
 
 
 def preview_key(
@@ -91,6 +93,7 @@ def preview_key(
     frame_count: int,
     export_range: tuple[int, int] | None,
     settings: Settings,
+    guidance: str = "",
 ) -> PreviewKey:
     """The key of ``frame``: its shot start and the end of the range it is exported in.
 
@@ -103,7 +106,7 @@ def preview_key(
         start, stop = 0, frame_count
     i = bisect.bisect_right(cuts, frame) - 1
     shot = cuts[i] if i >= 0 else 0
-    return PreviewKey(film, frame, max(shot, start), stop, settings.colorize_options())
+    return PreviewKey(film, frame, max(shot, start), stop, settings.colorize_options(), guidance)
 
 
 # ---------------------------------------------------------------------------------------
@@ -244,6 +247,17 @@ class PreviewRequest:
     settings: Settings
     shots: ShotMap
     export_range: tuple[int, int] | None = None
+    guidance: GuidanceInput | None = None
+
+
+@dataclass(frozen=True)
+class GuidanceInput:
+    """The restorer's guidance for a preview: a snapshot of the project (never edited
+    after it is made), its folder (stills are relative to it) and its revision."""
+
+    project: Any  # guidance.project.Project
+    folder: str
+    revision: str
 
 
 @dataclass(frozen=True)
@@ -307,6 +321,10 @@ class PreviewEngine:
         if shots.decided <= f:
             yield PreviewActivity(f"waiting for shot detection to reach frame {f}")
             shots.wait_decided(f, ctx)
+        if request.guidance is not None and not shots.complete:
+            # a still serves its whole shot and points never cross a cut: know them all
+            yield PreviewActivity("waiting for shot detection to finish (guided preview)")
+            shots.wait_decided(shots.frame_count - 1, ctx)
         key = preview_key(
             f,
             film=request.path,
@@ -314,12 +332,13 @@ class PreviewEngine:
             frame_count=shots.frame_count,
             export_range=request.export_range,
             settings=request.settings,
+            guidance=request.guidance.revision if request.guidance is not None else "",
         )
         if key in self.cache:
             yield PreviewReady(key)
             return
         reader = self._open(request.path)
-        signature = (request.path, key.shot_start, key.range_stop, key.options)
+        signature = (request.path, key.shot_start, key.range_stop, key.options, key.guidance)
         stream = self._stream
         if stream is None or stream.signature != signature or stream.next_index > f:
             self.close_stream()
@@ -347,7 +366,7 @@ class PreviewEngine:
                 self.close_stream()  # a half-run clip cannot be resumed
                 raise
             stream.next_index = out.index + 1
-            done = PreviewKey(key.film, out.index, key.shot_start, key.range_stop, key.options)
+            done = dataclasses.replace(key, frame=out.index)
             self.cache.put(done, color_display(out, **info))
             yield PreviewCached(done)
             if out.index >= f:
@@ -386,10 +405,38 @@ class PreviewEngine:
             info={"bit_depth": info.bit_depth, "color_range": info.color_range, "matrix": matrix},
         )
         stream.source = self._shot_frames(reader, request.shots, key, stream)
-        stream.frames = colorizer.run(stream.source, options)
+        guidance = None
+        if request.guidance is not None:
+            guidance = self._guidance(request, key, colorizer)
+        stream.frames = colorizer.run(stream.source, options, guidance=guidance)
         self._stream = stream
         logger.debug("preview stream from frame %d to %d", key.shot_start, key.range_stop)
         return stream
+
+    def _guidance(self, request: PreviewRequest, key: PreviewKey, colorizer: Any) -> Any:
+        """The run's ``Guidance`` built as the export builds it (``guidance_for_film``):
+        the scan's cuts plus the range start, the project snapshot, the film's greys."""
+        from pathlib import Path
+
+        from flowchroma_core.guidance.film import Guidance
+        from flowchroma_core.guidance.film_source import FilmGreys
+        from flowchroma_core.pipeline.guided import check_guidance_model
+
+        assert request.guidance is not None and self._reader is not None
+        model = colorizer.session.model
+        check_guidance_model(model)
+        size = (model.config.input_height, model.config.input_width)
+        info = self._reader.info
+        cuts = [*request.shots.cuts(), *([key.shot_start] if key.shot_start > 0 else [])]
+        return Guidance(
+            frames=info.frame_count,
+            frame_size=(info.height, info.width),
+            model_size=size,
+            cuts=cuts,
+            project=request.guidance.project,
+            project_dir=Path(request.guidance.folder),
+            grey_frames=FilmGreys(request.path, size),
+        )
 
     @staticmethod
     def _shot_frames(
