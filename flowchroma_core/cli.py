@@ -176,7 +176,6 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
     written = check_export(info, args.output, codec=args.codec, start=start, stop=stop)
     check_overwrite(written, overwrite=args.overwrite)
     check_memory(info, options)
-    _warn_interlaced(info)
     guided = args.reference or args.references or args.project
     if guided:
         from flowchroma_core.guidance.film_source import check_guidance_inputs, guidance_for_film
@@ -221,6 +220,7 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
             guidance=guidance,
             overwrite=args.overwrite,
             restart=args.restart,
+            segment_frames=args.segment_frames,
         )
     if result.resumed_frames:
         print(
@@ -298,18 +298,6 @@ def _cmd_eval_guided(args: argparse.Namespace) -> int:
     if args.out_json:
         print(f"report: {args.out_json}")
     return 0
-
-
-def _warn_interlaced(info: VideoInfo) -> None:
-    """Say that interlaced frames are colorized as progressive ones (the tag is kept)."""
-    order = getattr(info, "field_order", "progressive")
-    if order not in ("progressive", "unknown", ""):
-        said = {"tt": "top field first", "bb": "bottom field first",
-                "tb": "top field first", "bt": "bottom field first"}.get(order, order)  # fmt: skip
-        logger.warning(
-            "%s is interlaced (%s): colorized as progressive frames; the output keeps the "
-            "field order tag", info.path, said,
-        )  # fmt: skip
 
 
 def check_output_file(path: Path | None, flag: str) -> None:
@@ -505,6 +493,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--restart",
         action="store_true",
         help="discard the segments an interrupted run of this export finished; start afresh",
+    )
+    p.add_argument(
+        "--segment-frames",
+        type=int,
+        default=250,
+        help="shots are grouped into segments of about this many frames, the unit a crashed "
+        "export resumes from (default 250; a longer shot stays whole)",
     )
     p.set_defaults(func=_cmd_colorize)
 

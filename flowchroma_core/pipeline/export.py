@@ -39,6 +39,7 @@ from flowchroma_core.pipeline.segments import (
     segmentable,
 )
 from flowchroma_core.pipeline.stages import run_stages
+from flowchroma_core.video.fields import FIELD_ORDER_WORDS, interlaced_field_order
 from flowchroma_core.video.reader import Frame, VideoInfo, luma_matrix, open_video
 from flowchroma_core.video.timecode import offset_timecode
 from flowchroma_core.video.writer import VideoWriter, check_destination, codec_for_path
@@ -124,6 +125,11 @@ def colorize_file(
     check_overwrite(written, overwrite=overwrite)
     options = options.replace(matrix=luma_matrix(info))
     check_memory(info, options)
+    if order := interlaced_field_order(source):
+        logger.warning(
+            "%s is interlaced (%s): colorized as progressive frames; the output keeps the "
+            "field order tag", source.name, FIELD_ORDER_WORDS[order],
+        )  # fmt: skip
     if not segmentable(codec):
         work = WorkFolder(destination).acquire()
         try:

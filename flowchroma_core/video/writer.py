@@ -53,6 +53,7 @@ from flowchroma_core.video.destination import (
     check_destination,
     plan_output,
 )
+from flowchroma_core.video.fields import FIELD_ORDERS, field_order_code
 from flowchroma_core.video.planes import pack_frame
 from flowchroma_core.video.presets import (
     CODEC_NAMES,
@@ -207,6 +208,8 @@ class VideoWriter:
             stream.width, stream.height = self._plan.width, self._plan.height
             stream.pix_fmt = self.pixel_format.pix_fmt
         self._tag_colour(stream, source)
+        if (order := field_order_code(source.path)) in FIELD_ORDERS:
+            stream.codec_context.field_order = order  # interlaced: keep the tag
         aspect = Fraction(source.sample_aspect) if source.sample_aspect else Fraction(1)
         if aspect > 0 and aspect != 1:
             stream.codec_context.sample_aspect_ratio = aspect

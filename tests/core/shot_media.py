@@ -37,13 +37,17 @@ def make_shot_film(
     rate: Fraction = Fraction(24),
     codec: str = "ffv1",
     audio: bool = False,
+    field_order: int = 0,
 ) -> list[int]:
-    """Write a film whose shots have ``shots[i]`` frames; return the first frame of each."""
+    """Write a film whose shots have ``shots[i]`` frames; return the first frame of each.
+    ``field_order`` (FFmpeg's AVFieldOrder) tags it interlaced."""
     starts = []
     index = 0
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if field_order:
+            stream.codec_context.field_order = field_order  # AVFieldOrder: 2 is top first
         sound = container.add_stream("flac", rate=48000, layout="mono") if audio else None
         for shot, length in enumerate(shots):
             starts.append(index)
