@@ -306,6 +306,7 @@ def export_film(ctx: JobContext, request: ExportRequest, host: ModelHost) -> Exp
         stop=request.stop,
         on_progress=progress,
         cancel=ctx,
+        overwrite=True,  # the export dialog asked before replacing an existing output
     )
     return ExportDone(
         output=str(result.output),
