@@ -604,8 +604,6 @@ def _stopped_message(args: argparse.Namespace, what: str) -> str:
                 f"{what}: nothing was written to {output}; {done} finished segment(s) are "
                 f"kept in {folder} (run the same command again to resume, or add --restart)"
             )
-    if output is not None:
-        return f"{what}: nothing was written to {output}"
     return f"{what}: nothing was written"
 
 
