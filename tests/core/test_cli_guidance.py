@@ -194,7 +194,7 @@ def test_colorize_with_stills_and_a_project(capsys, media, tmp_path) -> None:
     refs.mkdir()
     (refs / "ref_000007.png").write_bytes(media["colour"].read_bytes())
     (refs / "notes.txt").write_text("ignored", encoding="utf-8")
-    out = tmp_path / "out.mkv"
+    out = tmp_path / "out.mp4"
     code, stdout, err = _run(
         capsys,
         "colorize",
@@ -230,7 +230,7 @@ def test_colorize_with_stills_and_a_project(capsys, media, tmp_path) -> None:
     (tmp_path / "still.png").write_bytes(media["colour"].read_bytes())
     path = tmp_path / "film.flowchroma.json"
     save_project(project, path)
-    out2 = tmp_path / "out2.mkv"
+    out2 = tmp_path / "out2.mp4"
     code, _, err = _run(
         capsys,
         "colorize",
