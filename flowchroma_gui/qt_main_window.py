@@ -54,6 +54,7 @@ from flowchroma_gui.preview import ShotMap
 from flowchroma_gui.qt_actions import RecentFiles, WindowActions
 from flowchroma_gui.qt_error_dialog import NotificationBridge
 from flowchroma_gui.qt_export_controller import ExportController
+from flowchroma_gui.qt_guidance_controller import GuidanceController
 from flowchroma_gui.qt_info_panel import InfoPanel
 from flowchroma_gui.qt_preview_controller import PreviewContext, PreviewController
 from flowchroma_gui.qt_settings_dialog import SettingsDialog
@@ -133,6 +134,7 @@ class MainWindow(QMainWindow):
         self.preview.host_changed.connect(self._show_host)
         self.exports = ExportController(self.workers, self.host, self)
         self.exports.status.connect(self.export_label.setText)
+        self.guidance = GuidanceController(self)
         self._update_actions()
         geometry = self.state.value("window/geometry")
         if geometry is not None:
@@ -399,6 +401,7 @@ class MainWindow(QMainWindow):
             shots=self.shots,
             settings=self.settings,
             export_range=self.playhead.marked_range(),
+            guidance=self.guidance.preview_input() if hasattr(self, "guidance") else None,
         )
 
     def _source_event(self, request_id: int, event: object) -> None:
@@ -504,6 +507,7 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.transport.timer.stop()
         self.preview.stop()
+        self.guidance.shutdown()
         self.state.setValue("window/geometry", self.saveGeometry())
         self.state.sync()
         if self.shots is not None:

@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from flowchroma_gui.notifications import notification_manager
 from flowchroma_gui.preview import (
+    GuidanceInput,
     PreviewActivity,
     PreviewCache,
     PreviewCached,
@@ -60,6 +61,7 @@ class PreviewContext:
     shots: ShotMap
     settings: Settings
     export_range: tuple[int, int] | None
+    guidance: GuidanceInput | None = None  # the restorer's guidance (None: unguided)
 
 
 class PreviewController(QObject):
@@ -107,6 +109,7 @@ class PreviewController(QObject):
             frame_count=context.shots.frame_count,
             export_range=context.export_range,
             settings=context.settings,
+            guidance=context.guidance.revision if context.guidance is not None else "",
         )
 
     @staticmethod
@@ -117,6 +120,7 @@ class PreviewController(QObject):
             context.settings,
             context.shots,
             context.export_range,
+            context.guidance,
         )
 
     def current_key(self) -> PreviewKey | None:
@@ -203,6 +207,8 @@ class PreviewController(QObject):
         frames = [
             k.frame
             for k in self.cache.snapshot()
-            if k.film == current.film and k.options == current.options
+            if k.film == current.film
+            and k.options == current.options
+            and k.guidance == current.guidance
         ]
         self.timeline.set_cached(frames)

@@ -10,6 +10,7 @@ on the GUI thread.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from enum import StrEnum
 
 import numpy as np
@@ -101,6 +102,8 @@ class ImagePane(QWidget):
         self.message = ""  # shown over the picture, e.g. "Colorizing frame 12…"
         self._drag: str | None = None
         self._last = QPointF()
+        # drawn over the picture, in pane coordinates (e.g. the guidance points)
+        self.overlays: list[Callable[[QPainter, ImagePane], None]] = []
         self.setMinimumSize(160, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
@@ -181,6 +184,10 @@ class ImagePane(QWidget):
             painter.setTransform(transform)
             painter.drawPixmap(0, 0, self.left)
             painter.resetTransform()
+        for overlay in self.overlays:
+            painter.save()
+            overlay(painter, self)
+            painter.restore()
         if self.message:
             self._draw_message(painter)
         self._draw_caption(painter, self.caption, left=True)
