@@ -64,6 +64,8 @@ def finished_segments(folder: Path) -> int:
 def film_identity(path: Path) -> dict[str, Any]:
     """Size, mtime and SHA-256 of the size plus the first and last ``HASH_SPAN`` bytes."""
     path = Path(path)
+    if not path.is_file():  # an image sequence: its folder, or a pattern in a folder
+        return _sequence_identity(path)
     stat = path.stat()
     digest = hashlib.sha256(f"{stat.st_size}\n".encode())
     with open(path, "rb") as f:
@@ -77,6 +79,19 @@ def film_identity(path: Path) -> dict[str, Any]:
         "mtime_ns": stat.st_mtime_ns,
         "sha256_head_tail": digest.hexdigest(),
     }
+
+
+def _sequence_identity(path: Path) -> dict[str, Any]:
+    """Names, sizes and mtimes of the files of an image sequence's folder."""
+    folder = path if path.is_dir() else path.parent
+    digest = hashlib.sha256(path.name.encode())
+    total = 0
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file():
+            stat = entry.stat()
+            total += stat.st_size
+            digest.update(f"{entry.name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return {"name": path.name, "size": total, "sha256_listing": digest.hexdigest()}
 
 
 def model_identity(session: ModelSession) -> str:
