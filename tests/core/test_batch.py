@@ -81,10 +81,11 @@ def test_batch_finishes_the_others_when_one_film_fails(
     table = capsys.readouterr().out
     assert "broken.mp4" in table and "failed" in table
     assert "good.mkv" in table and " done" in table
-    # written as `colorize` writes it: the same file, byte for byte
+    # written as `colorize` writes it: every decoded plane equal (FFV1 is lossless; the
+    # files differ only in Matroska's random segment UID)
     options = ColorizeOptions(model=str(tiny_model), device="cpu")
     reference = colorize_file(good, tmp_path / "ref.mkv", options=options)
-    assert (out / "good.mkv").read_bytes() == reference.output.read_bytes()
+    assert frame_planes(out / "good.mkv") == frame_planes(reference.output)
     assert not (out / ".good.mkv.parts").exists()
 
     assert main(args) == 1  # the output exists: skipped, not replaced; broken still fails
@@ -127,4 +128,3 @@ def test_a_cancelled_batch_resumes_from_its_journal(tmp_path: Path, tiny_model: 
     reference = colorize_file(film, tmp_path / "ref.mkv", options=options, session=session,
                               segment_frames=8)  # fmt: skip
     assert frame_planes(out / "reel.mkv") == frame_planes(reference.output)
-    assert (out / "reel.mkv").read_bytes() == reference.output.read_bytes()
