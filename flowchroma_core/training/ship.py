@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
 from collections import Counter
@@ -43,9 +44,19 @@ def manifest_summary(manifest: Path, folders: list[str]) -> dict[str, Any]:
     }
 
 
-def ship(trained: Path, out: Path, *, manifest: Path | None, evaluation: Path | None) -> Path:
+def ship(
+    trained: Path,
+    out: Path,
+    *,
+    manifest: Path | None,
+    evaluation: Path | None,
+    vividness: float | None = None,
+    notes: dict[str, Any] | None = None,
+) -> Path:
     meta = read_metadata(trained)
     model, _ = load_model(trained)
+    if vividness is not None:  # the measured default, recorded in the configuration
+        model.config = dataclasses.replace(model.config, vividness=vividness)
     training = dict(meta.training)
     data = dict(training.get("data", {}))
     if manifest is not None:
@@ -57,6 +68,8 @@ def ship(trained: Path, out: Path, *, manifest: Path | None, evaluation: Path | 
     if evaluation is not None:
         full = json.loads(evaluation.read_text())
         report = {k: v for k, v in full.items() if k != "videos"}
+    if notes:
+        report = {**report, **notes}
     save_model(model, out, training=training, evaluation=report)
     logger.info("shipped %s -> %s", trained, out)
     return out
@@ -68,8 +81,18 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--manifest", type=Path, help="the training data's MANIFEST.tsv")
     parser.add_argument("--eval", type=Path, help="a `flowchroma eval --out-json` report")
+    parser.add_argument("--vividness", type=float, help="the measured default vividness")
+    parser.add_argument("--notes", type=Path, help="JSON of further figures to record")
     args = parser.parse_args()
-    out = ship(args.trained, args.output, manifest=args.manifest, evaluation=args.eval)
+    notes = json.loads(args.notes.read_text()) if args.notes else None
+    out = ship(
+        args.trained,
+        args.output,
+        manifest=args.manifest,
+        evaluation=args.eval,
+        vividness=args.vividness,
+        notes=notes,
+    )
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
 
 
