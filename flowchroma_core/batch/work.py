@@ -144,7 +144,7 @@ class FilmWork:
                 )  # fmt: skip
                 journal = Journal(folder.path, key, segments)
                 journal.save()
-            elif journal.done:
+            elif journal is not None and journal.done:
                 logger.warning(
                     "resuming %s: %d of %d segment(s) already done",
                     film.destination.name, len(journal.done), len(journal.segments),
