@@ -100,7 +100,8 @@ class FilmQueue:
                 self._close(position, "skipped", str(error).split(";")[0] + " (--overwrite)")
                 continue
             except Exception as error:
-                logger.warning("%s: cannot start: %s", film.source, error, exc_info=True)
+                logger.info("%s: cannot start", film.source, exc_info=True)  # the log file
+                logger.warning("%s: cannot start: %s", film.source, describe(error))
                 self._close(position, "failed", describe(error))
                 continue
             self.outcomes[position] = work.outcome
@@ -151,7 +152,8 @@ class FilmQueue:
         return BatchResult(self.outcomes, time.perf_counter() - self.begin, cancelled)
 
     def _fail_work(self, position: int, work: FilmWork, error: BaseException) -> None:
-        logger.warning("%s: failed: %s", work.film.source, error, exc_info=error)
+        logger.info("%s: failed", work.film.source, exc_info=error)  # the log file
+        logger.warning("%s: failed: %s", work.film.source, describe(error))
         work.abandon()
         outcome = work.outcome
         outcome.result = "failed"
