@@ -17,7 +17,6 @@ import pytest
 from gui_helpers import WAIT, open_film, wait_colorized, wait_scanned
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication
 
 from flowchroma_core.guidance.project import load_project, project_path_for
 from flowchroma_core.settings import Settings, save_settings
@@ -58,6 +57,10 @@ def tiny_v2(tmp_path_factory: pytest.TempPathFactory) -> Path:
         model = create_model(TINY_V2_CONFIG, backbone_weights="pretrained")
         with torch.no_grad():
             model.bins.copy_(torch.randn(TINY_V2_CONFIG.colour_bins, 2) * 40)
+            # a fresh model starts blind to its guidance inputs (zero weights): open them
+            model.encoder[0].weight[:, 1:].normal_(0, 0.5)
+            for fuse in (model.fuse16, model.fuse8, model.fuse4):
+                fuse.weight[:, -6:].normal_(0, 0.5)
         save_model(model, path)
     return path
 
@@ -187,7 +190,8 @@ def test_drop_reference_save_and_reopen(qtbot, gwin: MainWindow, film: Path, sti
         Qt.MouseButton.NoButton,
         Qt.KeyboardModifier.NoModifier,
     )
-    QApplication.sendEvent(gwin.viewer, drop)
+    # as Qt delivers a drop on the viewer (a synthetic one skips the drag manager)
+    assert g.eventFilter(gwin.viewer, drop)
     refs = g.doc.references(0)
     assert len(refs) == 1 and refs[0].frame == 0
     assert (film.parent / refs[0].path).is_file()
@@ -253,7 +257,9 @@ def test_guided_preview_equals_guided_export(
     g.add_reference(still, 0)
     g.points_action.trigger()
     _click(qtbot, gwin, 0.5, 0.5)
+    g.editor.popover.plane._pick(QPointF(150, 40))  # a saturated colour
     _close_popover(gwin)
+    g.editor.resize(g.doc.all_points()[0], 0.2)
     assert gwin.current_key().guidance != ""
     gwin.seek(5)
     wait_colorized(qtbot, gwin, 5)
