@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import logging
 import math
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +164,7 @@ class GuidanceDoc:
         the fraction (x, y); ``aspect`` is width / height of the frame."""
         for p in reversed(self.points(frame)):
             half = max(p.size, 0.015) / 2
-            if abs(x - p.x) <= half and abs(y - p.y) * (1 / aspect) <= half / 1.0:
+            if abs(x - p.x) <= half and abs(y - p.y) <= half * aspect:
                 return p
         return None
 
@@ -218,7 +218,7 @@ class GuidanceDoc:
     def remember_colour(self, a: float, b: float) -> None:
         """Recently used colours, newest first, at most 8 (not saved: a session's)."""
         colour = (round(a, 1), round(b, 1))
-        self.recent_colours = [colour] + [c for c in self.recent_colours if c != colour][:7]
+        self.recent_colours = [colour, *[c for c in self.recent_colours if c != colour][:7]]
 
     # -- coverage --------------------------------------------------------------------
 
@@ -242,7 +242,7 @@ class GuidanceDoc:
 
 
 def itertools_pairs(values: list[int]) -> list[tuple[int, int]]:
-    return list(zip(values[:-1], values[1:], strict=True))
+    return list(itertools.pairwise(values))
 
 
 def with_point(point: Point, **changes: float | str) -> Point:
@@ -299,7 +299,9 @@ def in_gamut(rgb: np.ndarray, tol: float = 1e-6) -> np.ndarray:
     return np.all((rgb >= -tol) & (rgb <= 1 + tol), axis=-1)
 
 
-def ab_plane(lightness: float, size: int = 128, limit: float = 110.0) -> tuple[np.ndarray, np.ndarray]:
+def ab_plane(
+    lightness: float, size: int = 128, limit: float = 110.0
+) -> tuple[np.ndarray, np.ndarray]:
     """The a*b* plane at ``lightness``: (size, size, 3) uint8 sRGB (a* to the right, b*
     up) and the (size, size) in-gamut mask; out-of-gamut pixels are left mid grey."""
     axis = np.linspace(-limit, limit, size)
@@ -329,7 +331,7 @@ def snap_ab(lightness: float, a: float, b: float) -> tuple[float, float]:
 
 def ab_to_rgb8(lightness: float, a: float, b: float) -> tuple[int, int, int]:
     rgb = np.clip(lab_to_srgb(np.array([lightness, a, b])), 0, 1)
-    r, g, bl = (int(round(v * 255)) for v in rgb)
+    r, g, bl = (round(v * 255) for v in rgb)
     return r, g, bl
 
 

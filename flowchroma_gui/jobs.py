@@ -251,6 +251,7 @@ class ExportRequest:
     start: int
     stop: int
     settings: Settings
+    project: str | None = None  # the restorer's guidance (project file), None: unguided
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,19 @@ def export_film(ctx: JobContext, request: ExportRequest, host: ModelHost) -> Exp
     ctx.report(ExportProgress(0, total, 0.0, None, "loading the model"))
     options = request.settings.validated().colorize_options()
     session = host.session(options)
+    guidance = None
+    if request.project is not None:  # built as the CLI and the preview build it
+        from flowchroma_core.guidance.film_source import guidance_for_film
+
+        cfg = session.model.config
+        guidance = guidance_for_film(
+            source,
+            model_size=(cfg.input_height, cfg.input_width),
+            cut_threshold=options.cut_threshold,
+            start=request.start,
+            stop=request.stop,
+            project=request.project,
+        )
     ctx.check()
     ctx.report(ExportProgress(0, total, 0.0, None, "colorizing"))
     last = [0.0]
@@ -307,6 +321,7 @@ def export_film(ctx: JobContext, request: ExportRequest, host: ModelHost) -> Exp
         on_progress=progress,
         cancel=ctx,
         overwrite=True,  # the export dialog asked before replacing an existing output
+        guidance=guidance,
     )
     return ExportDone(
         output=str(result.output),

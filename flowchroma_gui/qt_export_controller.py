@@ -9,7 +9,9 @@ not ask again, and it ends in ``show_cancelled``, never in ``show_done``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
@@ -41,6 +43,8 @@ class ExportController(QObject):
         self.dialog: ExportDialog | None = None
         self.worker: GeneratorWorker | None = None
         self._request: ExportRequest | None = None
+        # film -> its project file when it has guidance (set by the guidance controller)
+        self.project_for: Callable[[str], str | None] | None = None
 
     def show(
         self,
@@ -80,6 +84,8 @@ class ExportController(QObject):
         if self.running():
             return
         dialog = self.dialog
+        if self.project_for is not None:  # the film's guidance, saved first
+            request = dataclasses.replace(request, project=self.project_for(request.source))
         self._request = request
         dialog.show_started(request.stop - request.start)
         self.status.emit("Export starting…")

@@ -31,14 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
+from PySide6.QtGui import QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
-    QDoubleSpinBox,
     QFileDialog,
-    QLabel,
-    QMenu,
-    QSlider,
-    QToolBar,
     QVBoxLayout,
 )
 
@@ -48,8 +43,9 @@ from flowchroma_gui.guidance_jobs import SimilarityMap, export_still, similarity
 from flowchroma_gui.guidance_model import GuidanceDoc
 from flowchroma_gui.notifications import notification_manager
 from flowchroma_gui.preview import GuidanceInput
-from flowchroma_gui.qt_actions import RecentFiles, make_action
+from flowchroma_gui.qt_actions import RecentFiles
 from flowchroma_gui.qt_coverage_strip import CoverageStrip
+from flowchroma_gui.qt_guidance_actions import build_guidance_actions
 from flowchroma_gui.qt_point_editor import PointEditor
 from flowchroma_gui.qt_reference_strip import ReferenceStrip
 
@@ -136,98 +132,14 @@ class GuidanceController(QObject):
         self.cuts_timer.timeout.connect(self._follow_cuts)
         self.cuts_timer.start()
         self.recent = RecentProjects(window.state, self.open_project_file)
-        self._build_actions()
+        build_guidance_actions(self)
         window.viewer.setAcceptDrops(True)
         window.viewer.installEventFilter(self)
+        window.exports.project_for = self.project_for_export
         window.film_opened.connect(self.film_opened)
         window.frame_shown.connect(lambda *_: self._frame_changed())
 
     # ------------------------------------------------------------------ actions
-
-    def _build_actions(self) -> None:
-        w = self.window
-
-        def act(*args: object, **kwargs: object) -> QAction:
-            return make_action(w, *args, **kwargs)  # type: ignore[arg-type]
-
-        self.undo_action = self.undo_stack.createUndoAction(w, "&Undo")
-        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
-        self.redo_action = self.undo_stack.createRedoAction(w, "&Redo")
-        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        for action in (self.undo_action, self.redo_action):
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            w.addAction(action)
-        self.save_action = act("&Save project", self.save, "Ctrl+S", "Save the colour guidance")
-        self.load_reference_action = act(
-            "Load &reference…", self.load_reference_dialog, None, "A colour still for this shot"
-        )
-        self.export_frame_action = act(
-            "Export &frame…", self.export_frame_dialog, None, "The source frame as PNG, to colour"
-        )
-        self.points_action = act(
-            "&Points",
-            self.set_points_mode,
-            "P",
-            "Place colour points on the viewer",
-            checkable=True,
-        )
-        self.delete_action = act(
-            "Delete point", self.delete_selected, QKeySequence.StandardKey.Delete
-        )
-        self.similarity_action = act(
-            "&Similarity overlay",
-            self.set_similarity,
-            "Shift+S",
-            "Where the reference still was matched (clear) and ignored (red)",
-            checkable=True,
-        )
-        bar = w.menuBar()
-        file_menu = bar.actions()[0].menu()
-        assert isinstance(file_menu, QMenu)
-        first = file_menu.actions()[3] if len(file_menu.actions()) > 3 else None
-        recent_menu = QMenu("Open recent pro&ject", file_menu)
-        file_menu.insertMenu(first, recent_menu)
-        self.recent.attach(recent_menu)
-        for action in (self.save_action, self.load_reference_action, self.export_frame_action):
-            file_menu.insertAction(first, action)
-        file_menu.insertSeparator(first)
-        edit_menu = QMenu("&Edit", bar)
-        bar.insertMenu(bar.actions()[1], edit_menu)
-        for action in (self.undo_action, self.redo_action):
-            edit_menu.addAction(action)
-        edit_menu.addSeparator()
-        edit_menu.addAction(self.points_action)
-        edit_menu.addAction(self.delete_action)
-        edit_menu.addAction(self.similarity_action)
-        self.toolbar = QToolBar("Guidance", w)
-        self.toolbar.setObjectName("guidance_toolbar")
-        self.toolbar.addAction(self.points_action)
-        self.size_box = QDoubleSpinBox(self.toolbar)
-        self.size_box.setRange(0.4, 25.0)
-        self.size_box.setSingleStep(0.2)
-        self.size_box.setSuffix(" % patch")
-        self.size_box.setValue(self.editor.default_size * 100)
-        self.size_box.setToolTip(
-            "The selected point's patch side, % of the frame width (wheel over it)"
-        )
-        self.size_box.valueChanged.connect(self._size_typed)
-        self.toolbar.addWidget(self.size_box)
-        self.toolbar.addAction(self.similarity_action)
-        self.toolbar.addSeparator()
-        self.toolbar.addWidget(QLabel(" Vividness ", self.toolbar))
-        self.vividness = QSlider(Qt.Orientation.Horizontal, self.toolbar)
-        self.vividness.setRange(0, 100)
-        self.vividness.setFixedWidth(120)
-        self.vividness.setToolTip(
-            "0 muted .. 1 vivid (previewed live; double-click: the model's default)"
-        )
-        self.vividness.valueChanged.connect(lambda _: self._vividness_timer.start())
-        self._vividness_timer = QTimer(self)
-        self._vividness_timer.setSingleShot(True)
-        self._vividness_timer.setInterval(200)
-        self._vividness_timer.timeout.connect(self._apply_vividness)
-        self.toolbar.addWidget(self.vividness)
-        w.addToolBar(self.toolbar)
 
     def status(self, text: str) -> None:
         self.window.statusBar().showMessage(text, 5000)
@@ -438,6 +350,13 @@ class GuidanceController(QObject):
             value = GuidanceInput(snapshot, str(doc.folder), hashlib.sha256(data).hexdigest()[:16])
         self._input = (doc.revision, value)
         return value
+
+    def project_for_export(self, film: str) -> str | None:
+        """The project file an export of ``film`` is guided by (saved now), or None."""
+        if self.doc is None or film != self.window.path or self.preview_input() is None:
+            return None
+        self.save()
+        return str(self.doc.path)
 
     # ------------------------------------------------------------------ tools
 
