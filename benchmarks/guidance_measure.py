@@ -259,6 +259,7 @@ def main() -> None:
             p.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger("flowchroma_core.evaluation.guided").setLevel(logging.INFO)  # progress
     args.func(args)
 
 
