@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,6 +35,7 @@ from flowchroma_core.colour.ycbcr_torch import chroma_from_rgb, limit_chroma
 from flowchroma_core.errors import CancelToken, ModelOutputError
 from flowchroma_core.model.device import autocast
 from flowchroma_core.model.session import ModelSession
+from flowchroma_core.pipeline.checkpoints import Checkpoint, to_device
 from flowchroma_core.pipeline.framing import Placement, letterbox
 from flowchroma_core.pipeline.guided import WindowGuide, pass_kwargs
 from flowchroma_core.pipeline.options import ColorizeOptions, OptionsError
@@ -123,11 +124,19 @@ class Colorizer:
         cancel: CancelToken | None = None,
         *,
         guidance: GuidanceSource | None = None,
+        resume: Checkpoint | None = None,
+        on_checkpoint: Callable[[Checkpoint], None] | None = None,
+        states_only: bool = False,
     ) -> ColorizeRun:
         """Colorize ``frames`` with ``options``; the first frame starts a shot.
 
         ``guidance``: the restorer's points and stills for this film (frame numbers are the
         frames' own ``index``); ``GuidanceModelError`` at once if the model cannot take it.
+        ``resume``: the first frame is instead the window boundary ``resume.frame`` inside
+        the shot that started at ``resume.shot_start``, and the run goes on from the state
+        recorded there: the same colours as a run from the shot's start.
+        ``on_checkpoint``: called with a ``Checkpoint`` at every window boundary inside a
+        shot. ``states_only``: run the network but yield no frames (``record_checkpoints``).
         """
         if options.precision != self.session.precision:
             raise OptionsError(
@@ -139,6 +148,7 @@ class Colorizer:
             guide = WindowGuide(guidance, self.session.model, self.session.device)
         report = RunReport(sub_clip=options.window_frames)
         run = _Run(self.session, options, report, guide)
+        run.resume, run.on_checkpoint, run.states_only = resume, on_checkpoint, states_only
         return ColorizeRun(run.frames(frames, cancel), report)
 
 
@@ -158,6 +168,9 @@ class _Run:
         self.options = options
         self.report = report
         self.guide = guide
+        self.resume: Checkpoint | None = None
+        self.on_checkpoint: Callable[[Checkpoint], None] | None = None
+        self.states_only = False
 
     def frames(
         self, frames: Iterable[SourceFrame], cancel: CancelToken | None
@@ -204,7 +217,12 @@ class _Run:
         state: Any = None  # the model's temporal state: opaque here
         tail: Tensor | None = None  # previous window's a*b* over the shared frames
         shot_first = 0  # film frame number that started the current shot
-        for window in walk_windows(options, shot_end):
+        resume = self.resume
+        if resume is not None:
+            state = to_device(resume.state, self.device)
+            tail = to_device(resume.tail, self.device)
+            shot_first = resume.shot_start
+        for window in walk_windows(options, shot_end, reset=resume is None):
             items = buffer[window.start - base : window.stop - base]
             if window.reset:
                 state, tail = None, None
@@ -232,6 +250,12 @@ class _Run:
                 faded = (1 - w_t) * tail + w_t * ab[: window.fade]
                 ab = torch.cat([faded, ab[window.fade :]])
             tail = ab[window.carry_at :].clone() if window.carry_at is not None else None
+            if self.on_checkpoint is not None and window.carry_at is not None:
+                after = buffer[window.start + window.carry_at - base].frame.index
+                self.on_checkpoint(Checkpoint(after, shot_first, state, tail))
+            if self.states_only:
+                self.report.frames += window.emit_stop - window.start
+                continue
             for offset, item in enumerate(items[: window.emit_stop - window.start]):
                 self.report.frames += 1
                 yield self._finish(item, ab[offset])

@@ -64,15 +64,19 @@ def next_start(window: Window) -> tuple[int, bool]:
 
 
 def walk_windows(
-    options: ColorizeOptions, shot_end: Callable[[int], int], *, start: int = 0
+    options: ColorizeOptions,
+    shot_end: Callable[[int], int],
+    *,
+    start: int = 0,
+    reset: bool = True,
 ) -> Iterator[Window]:
-    """Every window from ``start`` on; ``start`` begins a shot.
+    """Every window from ``start`` on; ``start`` begins a shot unless ``reset`` is False
+    (a run resumed at a window boundary inside a shot, ``checkpoints.Checkpoint``).
 
     ``shot_end(s)`` says where the shot holding frame ``s`` ends: the next cut after ``s``
     or the end of the stream, whichever comes first; the walk ends when that is ``<= s``.
     Frames before ``s`` are never asked for again once ``shot_end(s)`` has been called.
     """
-    reset = True
     while True:
         limit = shot_end(start)
         if start >= limit:
