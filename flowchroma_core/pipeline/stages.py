@@ -3,7 +3,8 @@
 An export is three stages in a row. ``Stages`` runs the decoding (PyAV, plus whatever the
 caller asks to prepare per frame) on a reader thread and the encoding and muxing on a
 writer thread, while the model runs on the calling thread; bounded queues join them, so at
-most ``depth`` frames wait between two stages and memory stays flat however long the film.
+most ``depth`` (``write_depth``) frames wait between two stages and memory stays flat
+however long the film.
 PyAV and torch release the GIL inside their heavy calls (``benchmarks/gil_overlap.py``
 measures it), so the three overlap.
 
@@ -46,7 +47,11 @@ Stage = Literal["decode", "model", "encode"]
 STAGES: tuple[Stage, ...] = ("decode", "model", "encode")
 
 DEFAULT_DEPTH = 24
-"""Frames that may wait between two stages: a window and a half of the default 16."""
+"""Decoded frames that may wait for the model: a window and a half of the default 16."""
+
+WRITE_DEPTH = 8
+"""Colorized frames that may wait for the writer: their chroma is float32 at full size
+(66 MB a frame at 4K), so fewer wait here than decoded lumas (8 MB at 4K) wait above."""
 
 _overlap = True  # the default of Stages(overlap=None); benchmarks switch it with serial()
 
@@ -137,13 +142,17 @@ class Stages:
         *,
         overlap: bool | None = None,
         depth: int = DEFAULT_DEPTH,
+        write_depth: int = WRITE_DEPTH,
         name: str = "export",
     ) -> None:
-        if depth < 1:
-            raise ValueError(f"depth must be at least 1, got {depth}")
+        if depth < 1 or write_depth < 1:
+            raise ValueError(
+                f"depth and write_depth must be at least 1, got {depth}, {write_depth}"
+            )
         self.cancel = cancel
         self.overlap = _overlap if overlap is None else overlap
         self.depth = depth
+        self.write_depth = write_depth
         self.name = name
         self.seconds: dict[Stage, float] = dict.fromkeys(STAGES, 0.0)  # busy time per stage
         self.written = 0  # frames the writer stage has finished with
@@ -351,11 +360,11 @@ class Sink(Generic[T]):
         self._finished = False
         self._queue: queue.Queue[object] | None = None
         if stages.overlap:
-            self._queue = queue.Queue(maxsize=stages.depth)
+            self._queue = queue.Queue(maxsize=stages.write_depth)
             stages._start("encode", self._loop)
 
     def put(self, item: T) -> None:
-        """Hand one frame to the writer; blocks while ``depth`` frames are waiting."""
+        """Hand one frame to the writer; blocks while ``write_depth`` frames are waiting."""
         stages = self._stages
         stages._check()
         if self._queue is None:
