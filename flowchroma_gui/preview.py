@@ -10,7 +10,13 @@ does not detect cuts, it stops at the scan's.
 
 A stream that produced frames up to ``f`` is kept: a later request in the same shot, at or
 after where it stopped, continues it instead of starting over (stepping and playing
-forward cost one clip at a time). Every frame that comes out is converted to 8-bit RGB for
+forward cost one clip at a time). A jump starts at the latest state checkpoint at or before
+``f`` in its shot when one is recorded (by the background pass,
+``preview_checkpoints.checkpoint_film``, or by an earlier stream; ``pipeline.checkpoints``):
+the run resumed
+there gives the export's colours bit for bit at a cost of at most one window. Until the
+exact frame is ready, the frame colorized alone (fresh state) is sent as
+``PreviewApproximate``. Every frame that comes out is converted to 8-bit RGB for
 display and cached (``PreviewCache``, bounded by bytes, least recently used first out),
 keyed by everything that decides its colours (``PreviewKey``: the film, the shot, the
 range and the ``ColorizeOptions``), so changing the settings or the range never shows a
@@ -28,7 +34,7 @@ import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +45,13 @@ from flowchroma_core.errors import Cancelled, FlowChromaError
 from flowchroma_gui.model_host import HostStatus, ModelHost
 
 if TYPE_CHECKING:
+    from flowchroma_core.model.session import ModelSession
+    from flowchroma_core.pipeline.checkpoints import Checkpoint, CheckpointStore
     from flowchroma_core.pipeline.colorizer import ColorFrame, ColorizeRun
     from flowchroma_core.pipeline.options import ColorizeOptions
     from flowchroma_core.settings import Settings
     from flowchroma_core.video.reader import Frame, VideoReader
+    from flowchroma_gui.preview_checkpoints import CheckpointBank
     from flowchroma_gui.qthreading import JobContext
 
 logger = logging.getLogger(__name__)
@@ -282,6 +291,14 @@ class PreviewReady:
 
 
 @dataclass(frozen=True)
+class PreviewApproximate:
+    """The requested frame colorized alone (state reset): shown until the exact one comes."""
+
+    key: PreviewKey
+    image: np.ndarray  # (H, W, 3) uint8, read-only
+
+
+@dataclass(frozen=True)
 class PreviewHost:
     """The device and model the preview runs on."""
 
@@ -298,6 +315,7 @@ class _Stream:
     next_index: int
     ctx: JobContext | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    on_checkpoint: Callable[[Checkpoint], None] | None = None  # the store's ``put``
 
     def close(self) -> None:
         for it in (self.frames, self.source):
@@ -309,10 +327,16 @@ class _Stream:
 class PreviewEngine:
     """Serves ``PreviewRequest``s on the preview thread; see the module docstring."""
 
-    def __init__(self, host: ModelHost, cache: PreviewCache) -> None:
+    def __init__(
+        self, host: ModelHost, cache: PreviewCache, checkpoints: CheckpointBank | None = None
+    ) -> None:
         self.host = host
         self.cache = cache
+        self.checkpoints = checkpoints
+        self.colorized = 0  # exact frames made, for tests and benchmarks
+        self.approximate = True  # False: no stand-in frame (the behaviour before, benchmarks)
         self._reader: VideoReader | None = None
+        self._approx_reader: VideoReader | None = None
         self._stream: _Stream | None = None
 
     def handle(self, request: PreviewRequest, ctx: JobContext) -> Iterator[object]:
@@ -339,12 +363,25 @@ class PreviewEngine:
             return
         reader = self._open(request.path)
         signature = (request.path, key.shot_start, key.range_stop, key.options, key.guidance)
+        if not self.host.is_loaded_for(key.options):
+            yield PreviewActivity("loading the model")
+        options = self._run_options(reader, key)
+        session = self.host.session(options)
+        store = self._store(request.path, key, options, session)
+        checkpoint = None if store is None else store.best(key.shot_start, f, key.range_stop)
+        begin = key.shot_start if checkpoint is None else checkpoint.frame
         stream = self._stream
-        if stream is None or stream.signature != signature or stream.next_index > f:
+        continues = (
+            stream is not None and stream.signature == signature and begin <= stream.next_index <= f
+        )
+        if self.approximate and not (continues and stream is not None and stream.next_index == f):
+            yield PreviewApproximate(key, self._approximate(request.path, f, options, session))
+            ctx.check()
+        if not continues or stream is None:
             self.close_stream()
-            if not self.host.is_loaded_for(key.options):
-                yield PreviewActivity("loading the model")
-            stream = self._start(reader, request, key, signature)
+            stream = self._start(reader, request, key, signature, options, session, checkpoint)
+            if store is not None:
+                stream.on_checkpoint = store.put
             yield PreviewHost(self.host.status)
         stream.ctx = ctx
         first = stream.next_index
@@ -366,6 +403,7 @@ class PreviewEngine:
                 self.close_stream()  # a half-run clip cannot be resumed
                 raise
             stream.next_index = out.index + 1
+            self.colorized += 1
             done = dataclasses.replace(key, frame=out.index)
             self.cache.put(done, color_display(out, **info))
             yield PreviewCached(done)
@@ -382,35 +420,88 @@ class PreviewEngine:
             self._reader = open_video(path)
         return self._reader
 
+    @staticmethod
+    def _run_options(reader: VideoReader, key: PreviewKey) -> ColorizeOptions:
+        """The options of the preview's runs: the film's matrix; the shot map's cuts end
+        the source early, so the run itself detects none (the checkpoint pass runs these)."""
+        from flowchroma_core.video.reader import luma_matrix
+
+        return key.options.replace(matrix=luma_matrix(reader.info), cut_threshold=0.0)
+
+    def _store(
+        self, path: str, key: PreviewKey, options: ColorizeOptions, session: ModelSession
+    ) -> CheckpointStore | None:
+        """The checkpoints of this film, options, model and guidance (None: switched off)."""
+        if self.checkpoints is None:
+            return None
+        return self.checkpoints.store(path, options, session.name, key.guidance)
+
+    def _approximate(
+        self, path: str, f: int, options: ColorizeOptions, session: ModelSession
+    ) -> np.ndarray:
+        """Frame ``f`` colorized alone, with a fresh state and no guidance (its own reader:
+        the stream's may be in the middle of a decode)."""
+        from flowchroma_core.pipeline.colorizer import Colorizer
+        from flowchroma_core.video.reader import open_video
+
+        if self._approx_reader is None or str(self._approx_reader.info.path) != path:
+            if self._approx_reader is not None:
+                self._approx_reader.close()
+            self._approx_reader = open_video(path)
+        reader = self._approx_reader
+        out = next(Colorizer(session).run([reader[f]], options))
+        info = reader.info
+        image = color_display(
+            out, bit_depth=info.bit_depth, color_range=info.color_range, matrix=options.matrix
+        )
+        image.setflags(write=False)
+        return image
+
     def _start(
         self,
         reader: VideoReader,
         request: PreviewRequest,
         key: PreviewKey,
         signature: tuple[Any, ...],
+        options: ColorizeOptions,
+        session: ModelSession,
+        checkpoint: Checkpoint | None,
     ) -> _Stream:
+        """A stream from the shot's start, or from ``checkpoint`` resumed."""
         from flowchroma_core.pipeline.colorizer import Colorizer
-        from flowchroma_core.video.reader import luma_matrix
 
         info = reader.info
-        matrix = luma_matrix(info)
-        # the shot map's cuts end the source early: the run itself detects none
-        options = key.options.replace(matrix=matrix, cut_threshold=0.0)
-        colorizer = Colorizer(self.host.session(options))
+        colorizer = Colorizer(session)
+        begin = key.shot_start if checkpoint is None else checkpoint.frame
         stream = _Stream(
             signature=signature,
             frames=iter(()),
             source=iter(()),
-            next_index=key.shot_start,
-            info={"bit_depth": info.bit_depth, "color_range": info.color_range, "matrix": matrix},
+            next_index=begin,
+            info={
+                "bit_depth": info.bit_depth,
+                "color_range": info.color_range,
+                "matrix": options.matrix,
+            },
         )
-        stream.source = self._shot_frames(reader, request.shots, key, stream)
+        stream.source = self._shot_frames(reader, request.shots, key, stream, begin)
         guidance = None
         if request.guidance is not None:
             guidance = self._guidance(request, key, colorizer)
-        stream.frames = colorizer.run(stream.source, options, guidance=guidance)
+        stream.frames = colorizer.run(
+            stream.source,
+            options,
+            guidance=guidance,
+            resume=checkpoint,
+            on_checkpoint=lambda c: stream.on_checkpoint(c) if stream.on_checkpoint else None,
+        )
         self._stream = stream
-        logger.debug("preview stream from frame %d to %d", key.shot_start, key.range_stop)
+        logger.debug(
+            "preview stream from frame %d (shot from %d) to %d",
+            begin,
+            key.shot_start,
+            key.range_stop,
+        )
         return stream
 
     def _guidance(self, request: PreviewRequest, key: PreviewKey, colorizer: Any) -> Any:
@@ -440,10 +531,10 @@ class PreviewEngine:
 
     @staticmethod
     def _shot_frames(
-        reader: VideoReader, shots: ShotMap, key: PreviewKey, stream: _Stream
+        reader: VideoReader, shots: ShotMap, key: PreviewKey, stream: _Stream, begin: int
     ) -> Iterator[Frame]:
-        """Source frames from the shot's start to the next cut or the end of the range."""
-        frames = reader.frames(key.shot_start, key.range_stop)
+        """Source frames from ``begin`` in the shot to the next cut or the range's end."""
+        frames = reader.frames(begin, key.range_stop)
         try:
             for frame in frames:
                 if frame.index > key.shot_start:
@@ -466,6 +557,7 @@ class PreviewEngine:
     def close(self) -> None:
         """Release the stream and the film (call on the preview thread)."""
         self.close_stream()
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        for reader in (self._reader, self._approx_reader):
+            if reader is not None:
+                reader.close()
+        self._reader = self._approx_reader = None

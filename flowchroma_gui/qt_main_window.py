@@ -413,7 +413,8 @@ class MainWindow(QMainWindow):
         self.viewer.set_source(event.index, event.gray)
         if first:
             self.viewer.fit()
-        self.frame_shown.emit(event.index, self.viewer.result_index == event.index)
+        exact = self.viewer.result_index == event.index and not self.viewer.result_approximate
+        self.frame_shown.emit(event.index, exact)
 
     def _source_failed(self, request_id: int, exc: object) -> None:
         if request_id == self.decoder_thread.last_id:

@@ -7,7 +7,12 @@ move of the playhead the window calls ``request()``: a cached frame is shown at 
 otherwise the preview thread is asked (a newer request cancels the one running; the engine
 continues its open stream when the user steps or plays forward). Results that come back
 are shown only if they are still the frame on screen with the same film, range and
-settings (``PreviewKey``); anything stale is dropped.
+settings (``PreviewKey``); anything stale is dropped. While the exact frame is being made,
+the frame colorized alone (``PreviewApproximate``) is shown, captioned "approximate".
+
+Once the scan has found every cut, the controller starts the background checkpoint pass
+(``preview_checkpoints.checkpoint_film``) for the film and settings on screen, so that any
+later request is at most one window of work; new settings or another film restart it.
 
 What to preview comes from the window through ``context()`` (film, shots, settings,
 frame, export range), so that the window stays the one owner of that state. The key and
@@ -25,10 +30,13 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from flowchroma_core.errors import Cancelled
+from flowchroma_core.pipeline.checkpoints import checkpoint_folder
 from flowchroma_gui.notifications import notification_manager
 from flowchroma_gui.preview import (
     GuidanceInput,
     PreviewActivity,
+    PreviewApproximate,
     PreviewCache,
     PreviewCached,
     PreviewEngine,
@@ -39,13 +47,14 @@ from flowchroma_gui.preview import (
     ShotMap,
     preview_key,
 )
+from flowchroma_gui.preview_checkpoints import CheckpointBank, CheckpointsDone, checkpoint_film
 
 if TYPE_CHECKING:
     from flowchroma_core.settings import Settings
     from flowchroma_gui.model_host import ModelHost
     from flowchroma_gui.qt_timeline import Timeline
     from flowchroma_gui.qt_viewer import Viewer
-    from flowchroma_gui.qthreading import WorkerManager
+    from flowchroma_gui.qthreading import GeneratorWorker, WorkerManager
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +76,9 @@ class PreviewContext:
 class PreviewController(QObject):
     """See the module docstring."""
 
-    shown = Signal(int)  # a colorized frame is on screen
+    shown = Signal(int)  # a colorized frame is on screen (the exact one)
+    approximate_shown = Signal(int)  # the frame colorized alone is on screen
+    checkpoints_done = Signal(float)  # the background pass finished, in seconds
     activity = Signal(str)  # what the preview thread does, for the status line
     host_changed = Signal(str, str)  # device, model
 
@@ -85,17 +96,24 @@ class PreviewController(QObject):
         self.timeline = timeline
         self._context = context
         self.cache = PreviewCache()
-        self.engine = PreviewEngine(host, self.cache)
+        self.checkpoints = CheckpointBank(checkpoint_folder())
+        self.engine = PreviewEngine(host, self.cache, self.checkpoints)
+        self.workers = workers
+        self.host = host
+        self.pass_worker: GeneratorWorker | None = None
+        self._pass_for: tuple[object, ...] | None = None  # what the pass was started for
         self.thread = workers.thread(self.engine.handle, name="preview", cleanup=self.engine.close)
         self.thread.event.connect(self._event)
         self.thread.failed.connect(self._failed)
         self.requested: PreviewKey | None = None  # asked of the thread and not yet back
         self.started = 0.0
         self.latencies: list[float] = []  # seconds from request to picture, for benchmarks
+        self.approximate_latencies: list[float] = []  # the same, to the approximate picture
         self._cached_dirty = False
         self.marks_timer = QTimer(self)
         self.marks_timer.setInterval(MARKS_INTERVAL_MS)
         self.marks_timer.timeout.connect(self._refresh_cached_marks)
+        self.marks_timer.timeout.connect(self._start_pass_when_scanned)
         self.marks_timer.start()
 
     # ------------------------------------------------------------------ keys and requests
@@ -147,19 +165,69 @@ class PreviewController(QObject):
         self.thread.submit(self._request(context))
 
     def settings_changed(self) -> None:
-        """New processing settings: every cached colour is stale; the thread stops."""
+        """New processing settings: every cached colour is stale; the thread stops; the
+        checkpoint pass starts again for them (another key) once the timer sees it."""
         self.cache.clear()
         self.requested = None
         self.thread.cancel_current()
         self._cached_dirty = True
+        self._stop_pass()
 
     def film_closed(self) -> None:
         self.thread.cancel_current()
         self.requested = None
+        self._stop_pass()
 
     def stop(self) -> None:
-        """Stop the timer (the thread itself is stopped by the worker manager)."""
+        """Stop the timer and the pass (the thread itself is stopped by the worker manager)."""
         self.marks_timer.stop()
+        self._stop_pass()
+
+    # ------------------------------------------------------------------ checkpoint pass
+
+    def _start_pass_when_scanned(self) -> None:
+        """Start the checkpoint pass once the film's cuts are all known (unguided: the
+        guided preview records its checkpoints as it goes)."""
+        if not self.checkpoints.enabled:
+            return
+        context = self._context()
+        if context is None or not context.shots.complete:
+            return
+        wanted = (context.path, id(context.shots), context.settings.colorize_options())
+        if wanted == self._pass_for:
+            return
+        self._stop_pass()
+        self._pass_for = wanted
+        self.pass_worker = self.workers.start(
+            checkpoint_film,
+            context.path,
+            context.shots,
+            context.settings,
+            self.host,
+            self.checkpoints,
+            name="recording preview checkpoints",
+            on_returned=self._pass_done,
+            on_errored=self._pass_failed,
+        )
+
+    def _stop_pass(self) -> None:
+        if self.pass_worker is not None:
+            self.pass_worker.quit()
+        self.pass_worker = None
+        self._pass_for = None
+
+    def _pass_done(self, result: object) -> None:
+        if isinstance(result, CheckpointsDone):
+            self.activity.emit(
+                f"Preview: {result.checkpoints} checkpoints "
+                + ("loaded" if result.from_disk else f"recorded in {result.seconds:.1f} s")
+            )
+            self.checkpoints_done.emit(result.seconds)
+
+    def _pass_failed(self, exc: object) -> None:
+        """The preview still works without checkpoints (from the shot's start): log only."""
+        if not isinstance(exc, Cancelled):
+            logger.warning("the checkpoint pass stopped: %s", exc)
 
     # ------------------------------------------------------------------ results
 
@@ -167,6 +235,8 @@ class PreviewController(QObject):
         if isinstance(event, PreviewActivity):
             if request_id == self.thread.last_id:
                 self.activity.emit(f"Preview: {event.text}")
+        elif isinstance(event, PreviewApproximate):
+            self._show_approximate(event)
         elif isinstance(event, PreviewHost):
             self.host_changed.emit(event.status.device, event.status.model)
         elif isinstance(event, PreviewCached):
@@ -177,13 +247,22 @@ class PreviewController(QObject):
             if event.key == self.requested:
                 self.requested = None
 
+    def _show_approximate(self, event: PreviewApproximate) -> None:
+        key = event.key
+        if key != self.current_key() or key in self.cache:
+            return
+        if key == self.requested:
+            self.approximate_latencies.append(time.perf_counter() - self.started)
+        self.viewer.set_result(key.frame, event.image, approximate=True)
+        self.approximate_shown.emit(key.frame)
+
     def _show_if_current(self, key: PreviewKey) -> None:
         if key != self.current_key():
             return
         image = self.cache.get(key)
         if image is None:
             return
-        if self.viewer.result_index != key.frame:
+        if self.viewer.result_index != key.frame or self.viewer.result_approximate:
             self.latencies.append(time.perf_counter() - self.started)
         self.viewer.set_result(key.frame, image)
         self.shown.emit(key.frame)

@@ -300,6 +300,7 @@ class Viewer(QWidget):
         self.result_index: int | None = None
         self.result_image: QImage | None = None
         self.result_message = ""
+        self.result_approximate = False
         self._source_pixmap: QPixmap | None = None
         self._result_pixmap: QPixmap | None = None
         self._refresh()
@@ -313,8 +314,17 @@ class Viewer(QWidget):
         self._source_pixmap = QPixmap.fromImage(self.source_image)
         self._refresh()
 
-    def set_result(self, index: int | None, rgb: np.ndarray | None, message: str = "") -> None:
-        """Show colorized frame ``index`` ((H, W, 3) uint8), or ``message`` without one."""
+    def set_result(
+        self,
+        index: int | None,
+        rgb: np.ndarray | None,
+        message: str = "",
+        *,
+        approximate: bool = False,
+    ) -> None:
+        """Show colorized frame ``index`` ((H, W, 3) uint8), or ``message`` without one;
+        ``approximate``: the frame colorized alone, captioned so until the exact one comes."""
+        self.result_approximate = approximate and rgb is not None
         self.result_index = index if rgb is not None else None
         self.result_image = qimage_from_array(rgb) if rgb is not None else None
         self._result_pixmap = (
@@ -328,6 +338,7 @@ class Viewer(QWidget):
         self.source_image = self.result_image = None
         self._source_pixmap = self._result_pixmap = None
         self.result_message = ""
+        self.result_approximate = False
         self.state.fit = True
         self._refresh()
 
@@ -342,6 +353,8 @@ class Viewer(QWidget):
         res_caption = "Colorized" + (
             f" · {self.result_index}" if self.result_index is not None else ""
         )
+        if self.result_approximate:
+            res_caption += " · approximate"
         # without a colorized frame yet, the result side shows the source, dimmed, with a note
         result_pix = self._result_pixmap or self._source_pixmap
         message = (

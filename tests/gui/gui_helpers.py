@@ -16,7 +16,11 @@ def open_film(qtbot, win: MainWindow, path: Path) -> None:
 
 def wait_colorized(qtbot, win: MainWindow, frame: int) -> None:
     qtbot.waitUntil(
-        lambda: win.viewer.result_index == frame and win.viewer.source_index == frame,
+        lambda: (
+            win.viewer.result_index == frame
+            and win.viewer.source_index == frame
+            and not win.viewer.result_approximate
+        ),  # the exact colours, not the stand-in
         timeout=WAIT,
     )
 

@@ -47,6 +47,7 @@ def colorized_frames(win: MainWindow) -> list[int]:
 
 
 def test_stepping_forward_continues_the_open_stream(qtbot, window, chaplin: Path, model_calls):
+    window.preview.checkpoints.enabled = False  # no background pass: the stream alone
     open_film(qtbot, window, chaplin)
     wait_scanned(qtbot, window)
     assert window.shots.cuts() == ()  # one shot: every frame's stream starts at frame 0
@@ -68,6 +69,7 @@ def test_stepping_forward_continues_the_open_stream(qtbot, window, chaplin: Path
 
 
 def test_a_new_preview_request_stops_the_running_one(qtbot, window, a_bomb: Path):
+    window.preview.checkpoints.enabled = False  # no background pass: the stream alone
     open_film(qtbot, window, a_bomb)
     wait_scanned(qtbot, window)
     assert window.shots.cuts() == (44, 134, 299)
