@@ -248,7 +248,9 @@ def _row_text(row: dict) -> str:
     head = f"| {row['size']} | {row['model']} | {row['precision']} |"
     if "skipped" in row:
         return f"{head} skipped: {row['skipped']} | | | |"
-    return f"{head} {row['model_fps']:.1f} | {row['e2e_fps']:.1f} | {row['peak_gpu_mib']:.0f} |"
+    busy = ", ".join(f"{k} {v:.1f}" for k, v in row["busy_ms"].items())
+    fps = f"{row['model_fps']:.1f} | {row['e2e_fps']:.1f}"
+    return f"{head} {fps} | {row['peak_gpu_mib']:.0f} | {busy} |"
 
 
 if __name__ == "__main__":
