@@ -54,7 +54,8 @@ class AbPlane(QWidget):
         self.lightness = lightness
         rgb, mask = ab_plane(lightness, PLANE, LIMIT)
         self.image = qimage_from_array(rgb)
-        hatch = ((~mask) * 255).astype("uint8")
+        # QRegion(QBitmap) covers the set (dark) pixels: dark = out of gamut
+        hatch = (mask * 255).astype("uint8")
         self.mask_image = qimage_from_array(hatch)
         self.update()
 
@@ -180,8 +181,10 @@ class ColourPopover(QFrame):
                 while item.layout().count():
                     w = item.layout().takeAt(0).widget()
                     if w is not None:
+                        w.hide()
                         w.deleteLater()
             elif item.widget() is not None:
+                item.widget().hide()
                 item.widget().deleteLater()
         rows: list[tuple[str, list[tuple[str, float, float]]]] = []
         if model_ab is not None:

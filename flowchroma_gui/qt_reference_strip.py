@@ -44,6 +44,7 @@ class ReferenceStrip(QListWidget):
     def set_references(self, stills: list[tuple[int, Path]]) -> None:
         """Show ``(frame, file)`` stills; keeps the selection when the same frame is there."""
         selected = self.selected_frame()
+        self.setVisible(bool(stills))  # no room taken from the viewer without stills
         self.clear()
         self.images = {}
         for frame, path in stills:
