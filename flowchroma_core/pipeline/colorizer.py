@@ -18,6 +18,7 @@ the pass length after a GPU out-of-memory) is in that run's ``RunReport``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -41,6 +42,7 @@ from flowchroma_core.pipeline.guided import WindowGuide, pass_kwargs
 from flowchroma_core.pipeline.options import ColorizeOptions, OptionsError
 from flowchroma_core.pipeline.shots import CutDetector
 from flowchroma_core.pipeline.windows import Window, fade_weights, walk_windows
+from flowchroma_core.video.info import Frame
 
 if TYPE_CHECKING:
     from flowchroma_core.pipeline.guided import GuidanceSource
@@ -171,6 +173,7 @@ class _Run:
         self.resume: Checkpoint | None = None
         self.on_checkpoint: Callable[[Checkpoint], None] | None = None
         self.states_only = False
+        self._grey_tables: dict[tuple[str, int, str], Tensor] = {}  # see _grey
 
     def frames(
         self, frames: Iterable[SourceFrame], cancel: CancelToken | None
@@ -202,7 +205,7 @@ class _Run:
                     break
                 gray = frame.gray()
                 position = base + len(buffer)
-                buffer.append(_Pending(frame, *self._model_input(gray)))
+                buffer.append(_Pending(frame, *self._model_input(frame)))
                 detected = detector.push(gray, position) if detector is not None else None
                 # a shot of the guidance starting here is a cut too
                 shot_starts = position if frame.index in forced and position > 0 else None
@@ -262,30 +265,56 @@ class _Run:
 
     # ------------------------------------------------------------------ per frame
 
-    def _model_input(self, gray: np.ndarray) -> tuple[Tensor, Placement]:
-        """Full-resolution grey (H, W) in [0, 1] -> letterboxed model input (1, h, w)."""
+    def _grey(self, frame: SourceFrame) -> tuple[Tensor, Tensor]:
+        """The source's grey in [0, 1] and its L* at full resolution, (H, W) each, on the
+        model's device, where the rest of the per-frame maths runs.
+
+        Both depend on the luma code alone, so for integer luma they are looked up in a
+        table of every code, made once per run by the frame's own ``gray()`` and
+        ``lab.gray_to_lightness`` (the one implementation of each): one byte per pixel goes
+        to the device and one gather replaces the transfer function and cube root per pixel.
+        """
+        luma = frame.luma
+        tabled = type(frame).gray is Frame.gray  # a reader's frame: gray() reads luma only
+        if not (tabled and luma.dtype in (np.uint8, np.uint16)):
+            gray = torch.from_numpy(np.ascontiguousarray(frame.gray())).to(self.device)
+            return gray.float(), lab.gray_to_lightness(gray)
+        key = (luma.dtype.str, getattr(frame, "bit_depth", 0), getattr(frame, "color_range", ""))
+        table = self._grey_tables.get(key)
+        if table is None:
+            codes = np.arange(np.iinfo(luma.dtype).max + 1, dtype=luma.dtype)[None]
+            every = dataclasses.replace(frame, luma=codes).gray()[0]  # type: ignore[type-var]
+            grey = torch.from_numpy(np.ascontiguousarray(every, dtype=np.float32))
+            table = torch.stack([grey, lab.gray_to_lightness(grey)]).to(self.device)
+            self._grey_tables[key] = table
+        codes = torch.from_numpy(np.ascontiguousarray(luma)).to(self.device).int()
+        gray, lightness = table.index_select(1, codes.flatten()).view(2, *luma.shape)
+        return gray, lightness
+
+    def _model_input(self, frame: SourceFrame) -> tuple[Tensor, Placement]:
+        """A source frame -> its letterboxed model input (1, h, w), L* scaled to [-1, 1]."""
         cfg = self.model.config
-        g = torch.from_numpy(np.ascontiguousarray(gray)).to(self.device, torch.float32)
-        l = lab.normalize_l(lab.gray_to_lightness(g))[None]
+        l = lab.normalize_l(self._grey(frame)[1])[None]
         return letterbox(
             l, cfg.input_height, cfg.input_width, pad=self.options.padding, white=1.0, black=-1.0
         )
 
     def _finish(self, item: _Pending, ab: Tensor) -> ColorFrame:
-        """Model a*b* (2, h, w) + the source's own L* at full resolution -> chroma planes."""
+        """Model a*b* (2, h, w) + the source's own L* at full resolution -> chroma planes,
+        computed on the model's device and copied back in one transfer."""
         placement = item.placement
         matrix = self.options.matrix
-        gray = torch.from_numpy(np.ascontiguousarray(item.frame.gray())).to(self.device)
-        lightness = lab.gray_to_lightness(gray)[None]
+        gray, lightness = self._grey(item.frame)
         ab_full = lab.denormalize_ab(placement.restore(ab.float(), mode="bilinear"))
-        rgb = lab.lab_to_rgb(torch.cat([lightness, ab_full]), clip=True)
+        rgb = lab.lab_to_rgb(torch.cat([lightness[None], ab_full]), clip=True)
         cb, cr = limit_chroma(gray, *chroma_from_rgb(rgb, matrix), matrix)
+        chroma = torch.stack([cb, cr]).cpu().numpy()
         return ColorFrame(
             index=item.frame.index,
             time=item.frame.time,
             luma=item.frame.luma,
-            cb=cb.cpu().numpy(),
-            cr=cr.cpu().numpy(),
+            cb=chroma[0],
+            cr=chroma[1],
             shot_start=item.shot_start,
             ab=placement.crop(ab.float()).cpu().numpy(),
         )
