@@ -60,13 +60,13 @@ def predict_ab(model, rgb: np.ndarray, vividness: float | None) -> torch.Tensor:
     return placement.crop(ab[0, 0]) * lab.AB_SCALE
 
 
-def neutral_mean(model, rgb: np.ndarray, vividness: float | None) -> tuple[float, float, int]:
-    """Sum of predicted a*, b* over the truly neutral pixels, and their count."""
+def neutral_mean(model, rgb: np.ndarray, vividness: float | None) -> tuple[float, float, int, int]:
+    """Sums of predicted a*, b* over the truly neutral pixels, their count, all pixels."""
     ab = predict_ab(model, rgb, vividness)
     small = cv2.resize(rgb, (ab.shape[-1], ab.shape[-2]), interpolation=cv2.INTER_AREA)
     true = lab.rgb_to_lab(torch.from_numpy(small).permute(2, 0, 1).float() / 255.0)
     mask = (true[1:].norm(dim=0) < 4) & (true[0] > 15) & (true[0] < 95)
-    return float(ab[0][mask].sum()), float(ab[1][mask].sum()), int(mask.sum())
+    return float(ab[0][mask].sum()), float(ab[1][mask].sum()), int(mask.sum()), mask.numel()
 
 
 def main() -> int:
@@ -83,8 +83,8 @@ def main() -> int:
         n = total = 0
         for path in sorted(seq.glob("*.jpg"))[:: args.every]:
             rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-            a, b, k = neutral_mean(model, rgb, args.vividness)
-            sa, sb, n, total = sa + a, sb + b, n + k, total + rgb.shape[0] * rgb.shape[1] // 16
+            a, b, k, m = neutral_mean(model, rgb, args.vividness)
+            sa, sb, n, total = sa + a, sb + b, n + k, total + m
         if n:
             rows.append((f"DAVIS {seq.name} (neutral pixels)", sa / n, sb / n, n / max(1, total)))
     print("| input | model mean a* | model mean b* | share of the picture |")
