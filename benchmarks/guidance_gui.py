@@ -95,8 +95,7 @@ def main() -> int:
     window.seek(f)
     t = wait_until(app, lambda: window.viewer.result_index == f)
     print(f"automatic frame {f} shown after {t:.1f} s", flush=True)
-    g.points_action.setChecked(True)
-    g.set_points_mode(True)
+    g.points_action.trigger()
     if not args.no_shots:
         for x, y, a, b in [
             (0.30, 0.35, 18.0, 22.0),
@@ -111,7 +110,8 @@ def main() -> int:
         g.editor.popover.add_to_palette("dress red")
         g.doc.remember_colour(-20.0, 12.0)
         g.editor.open_popover(g.doc.points(f)[0], pane.mapToGlobal(at))
-        capture(app, args.out / "1_points_popover.png")
+        if not (args.out / "1_points_popover.png").exists():
+            capture(app, args.out / "1_points_popover.png")
         g.editor.popover.hide()
         grey = export_frame(args.film, f, args.out / f"frame{f}.png")
         still = tinted_still(grey, args.out / f"graded_frame{f}.png")
@@ -126,14 +126,14 @@ def main() -> int:
         )
         print(f"guided frame {f} (3 points + a still) shown after {t:.1f} s", flush=True)
         capture(app, args.out / "2_reference_coverage.png")
-        g.similarity_action.setChecked(True)
+        g.similarity_action.trigger()  # setChecked alone does not trigger
         wait_until(app, lambda: g.editor.similarity is not None)
         print(
             f"similarity map {g.editor.similarity.shape}, mean {g.editor.similarity.mean():.2f}",
             flush=True,
         )
         capture(app, args.out / "3_similarity.png")
-        g.similarity_action.setChecked(False)
+        g.similarity_action.trigger()
         window.set_view_mode(ViewMode.WIPE)
         window.viewer.left_pane.set_divider(0.5)
         capture(app, args.out / "4_wipe_guided.png")
