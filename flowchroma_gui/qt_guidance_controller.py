@@ -122,6 +122,7 @@ class GuidanceController(QObject):
         splitter = window.centralWidget()
         splitter.insertWidget(1, self.reference_strip)  # type: ignore[attr-defined]
         splitter.setCollapsible(1, True)  # type: ignore[attr-defined]
+        self.reference_strip.hide()  # shown when the shot has stills
         self.editor = PointEditor(self, window.viewer)
         self.autosave = QTimer(self)
         self.autosave.setSingleShot(True)
