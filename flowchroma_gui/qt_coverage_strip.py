@@ -85,8 +85,16 @@ class CoverageStrip(QWidget):
         if self.frame_count <= 0:
             painter.end()
             return
+        # x is linear in the frame: ask the slider twice per paint, not once per mark
+        # (each of its answers builds a style option; thousands per paint starve the GUI)
+        lo, hi = self.x_of(0), self.x_of(max(1, self.frame_count - 1))
+        step = (hi - lo) / max(1, self.frame_count - 1)
+
+        def x_of(frame: float) -> float:
+            return lo + step * frame
+
         for i, (start, end) in enumerate(self.shots):
-            x0, x1 = self.x_of(start - 0.5), self.x_of(end - 0.5)
+            x0, x1 = x_of(start - 0.5), x_of(end - 0.5)
             painter.fillRect(QRect(round(x0), 0, max(1, round(x1 - x0)), 9), SHOT_COLOURS[i % 2])
         colours = self.colours()
         # one rectangle per run of equal colour (a feature film has 150k frames)
@@ -95,18 +103,18 @@ class CoverageStrip(QWidget):
         ends = np.concatenate([change, [self.frame_count]])
         for a, b in zip(starts, ends, strict=True):
             r, g, bl = (int(v) for v in colours[a])
-            x0, x1 = self.x_of(a - 0.5), self.x_of(b - 0.5)
+            x0, x1 = x_of(a - 0.5), x_of(b - 0.5)
             painter.fillRect(QRect(round(x0), 11, max(1, round(x1 - x0)), h - 11), QColor(r, g, bl))
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QColor(20, 20, 20))
         painter.setBrush(DIAMOND_COLOUR)
         for k in self.keyframes:
-            x = self.x_of(k)
+            x = x_of(k)
             painter.drawPolygon(
                 QPolygonF([QPointF(x, 0), QPointF(x + 5, 5), QPointF(x, 10), QPointF(x - 5, 5)])
             )
         painter.setPen(QColor(255, 255, 255))
-        x = round(self.x_of(self.position))
+        x = round(x_of(self.position))
         painter.drawLine(x, 0, x, h)
         painter.end()
 
