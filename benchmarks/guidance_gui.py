@@ -66,6 +66,8 @@ def main() -> int:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--frame", type=int, default=40)
     parser.add_argument("--out", type=Path, default=Path("/tmp/F1_shots"))
+    parser.add_argument("--still-frame", type=int, help="make the still from this frame")
+    parser.add_argument("--only-similarity", action="store_true")
     parser.add_argument("--stall", action="store_true")
     parser.add_argument("--no-shots", action="store_true")
     parser.add_argument("--export-frames", type=int, default=120)
@@ -113,26 +115,38 @@ def main() -> int:
         if not (args.out / "1_points_popover.png").exists():
             capture(app, args.out / "1_points_popover.png")
         g.editor.popover.hide()
-        grey = export_frame(args.film, f, args.out / f"frame{f}.png")
-        still = tinted_still(grey, args.out / f"graded_frame{f}.png")
+        source = f if args.still_frame is None else args.still_frame
+        grey = export_frame(args.film, source, args.out / f"frame{source}.png")
+        still = tinted_still(grey, args.out / f"graded_frame{source}.png")
         g.add_reference(still, f)
-        t = wait_until(
-            app,
-            lambda: (
-                window.viewer.result_index == f
-                and window.current_key().guidance != ""
-                and window.cache.get(window.current_key()) is not None
-            ),
+        if args.only_similarity:
+            g.similarity_action.trigger()
+        t = (
+            0.0
+            if args.only_similarity
+            else wait_until(
+                app,
+                lambda: (
+                    window.viewer.result_index == f
+                    and window.current_key().guidance != ""
+                    and window.cache.get(window.current_key()) is not None
+                ),
+            )
         )
         print(f"guided frame {f} (3 points + a still) shown after {t:.1f} s", flush=True)
-        capture(app, args.out / "2_reference_coverage.png")
-        g.similarity_action.trigger()  # setChecked alone does not trigger
+        if not args.only_similarity:
+            capture(app, args.out / "2_reference_coverage.png")
+            g.similarity_action.trigger()  # setChecked alone does not trigger
         wait_until(app, lambda: g.editor.similarity is not None)
         print(
             f"similarity map {g.editor.similarity.shape}, mean {g.editor.similarity.mean():.2f}",
             flush=True,
         )
-        capture(app, args.out / "3_similarity.png")
+        capture(app, args.out / f"3_similarity_still{source}.png")
+        if args.only_similarity:
+            window.shutdown()
+            window.close()
+            return 0
         g.similarity_action.trigger()
         window.set_view_mode(ViewMode.WIPE)
         window.viewer.left_pane.set_divider(0.5)
