@@ -58,8 +58,11 @@ class CheckpointBank:
         guidance_revision: str = "",
     ) -> CheckpointStore | None:
         """The store for a run of ``film`` with ``options`` (the run's own: matrix set,
-        cuts given) on the model named ``model_name``; None when disabled."""
-        if not self.enabled:
+        cuts given) on the model named ``model_name``; None when disabled or when windows
+        overlap (then the preview runs from the shot's start, exact as before)."""
+        if not self.enabled or options.overlap > 0:
+            # with overlap the shared frames' backbone features would be computed in
+            # another batch than the export's: equal within 1e-6, not bit for bit
             return None
         key = checkpoint_key(film, options, model_identity(model_name), guidance_revision)
         with self._lock:

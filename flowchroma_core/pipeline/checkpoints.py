@@ -12,6 +12,11 @@ reports one at every boundary (``Colorizer.run(..., on_checkpoint=)``) and resum
 digest of everything that decides the states (``checkpoint_key``: the film's identity,
 the ``ColorizeOptions``, the model's identity and the guidance revision).
 
+A resumed run equals the run from the shot's start bit for bit when windows do not overlap
+(the default). With overlap, the shared frames' backbone features are computed in another
+batch than in the full run, which changes the chroma by float rounding (below 1e-6): the
+GUI therefore uses checkpoints only without overlap (``tests/core/test_checkpoints.py``).
+
 No Qt here; torch is imported only by the functions that load, save or run.
 """
 
