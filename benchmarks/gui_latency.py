@@ -108,10 +108,11 @@ def main() -> None:
     parser.add_argument("--film", type=Path, default=ROOT.parent / "shared/data/bw/chaplin.mp4")
     parser.add_argument("--frames", type=int, nargs="+", default=[0, 60, 120, 240])
     parser.add_argument("--modes", nargs="+", default=["before", "after"])
+    parser.add_argument("--model", type=Path, action="append", help="only these model files")
     args = parser.parse_args()
     load = os.getloadavg()
     print(f"film {args.film.name}; load average {load[0]:.1f} on {os.cpu_count()} CPUs")
-    for model in models():
+    for model in args.model or models():
         for mode in args.modes:
             for row in measure(args.film, model, args.frames, mode):
                 print(row, flush=True)
