@@ -41,6 +41,8 @@ from flowchroma_core.video.writer import VideoWriter
 
 logger = logging.getLogger(__name__)
 
+_MILLISECOND_CONTAINERS = {".mkv", ".mka", ".webm"}
+
 SEGMENT_FRAMES = 250
 """Short shots are merged into segments of about this many frames (a long shot stays whole)."""
 
@@ -82,7 +84,7 @@ class Part:
     index: int
     path: Path
     frames: int  # frames written (damaged source frames are skipped)
-    offset: Fraction  # time of its first frame from the range's first frame, seconds
+    offset: Fraction  # seconds its timestamps are moved by when copied into the output
     size: int
     sha256: str
     seconds: float = 0.0
@@ -249,6 +251,12 @@ def render_segment(
         origin = _frame_time(reader, info, segment.start if range_start is None else range_start)
         done = 0
         first_time: Fraction | None = None
+        # Matroska keeps milliseconds, so its parts are timed from the export's first frame
+        # (their timestamps are the final ones, rounded once); other containers keep the
+        # writer's time base exactly, so parts start at 0 and are shifted when copied (an
+        # MP4 starting later would round its start through an edit list).
+        absolute = part_path.suffix.lower() in _MILLISECOND_CONTAINERS
+        zero = origin
         with VideoWriter(
             part_path, codec=codec, source=info, matrix=options.matrix, audio_from=None
         ) as writer:
@@ -260,10 +268,11 @@ def render_segment(
                 return runs[-1]
 
             def write(frame: ColorFrame) -> None:  # on the writer thread (pipeline/stages.py)
-                nonlocal first_time
+                nonlocal first_time, zero
                 if first_time is None:
                     first_time = frame.time
-                writer.write(frame.luma, frame.cb, frame.cr, time=frame.time - first_time)
+                    zero = origin if absolute else frame.time
+                writer.write(frame.luma, frame.cb, frame.cr, time=frame.time - zero)
 
             shots = [partial(reader.frames, lo, hi) for lo, hi in itertools.pairwise(bounds)]
             done = run_stages(shots, colorize, write, cancel=cancel, progress=progress).written
@@ -279,7 +288,7 @@ def render_segment(
         index=segment.index,
         path=part_path,
         frames=done,
-        offset=first_time - origin,
+        offset=Fraction(0) if absolute else first_time - origin,
         size=part_path.stat().st_size,
         sha256=file_sha256(part_path),
         seconds=time.perf_counter() - begin,

@@ -314,41 +314,41 @@ class VideoWriter:
         except (av.FFmpegError, OSError) as error:
             raise VideoWriteError(f"Cannot write {self.destination}: {one_line(error)}") from error
 
-    def copy_part(self, part: Path | str, *, offset: Fraction) -> int:
-        """Copy the encoded video of ``part`` (written by a writer with the same settings,
-        first packet a keyframe) packet for packet, its times moved by ``offset`` seconds;
-        returns the number of frames copied. Copy mode only (``template``)."""
+    def copy_part(self, part: Path | str, *, offset: Fraction = Fraction(0)) -> int:
+        """Copy the encoded video of ``part`` packet for packet, its timestamps moved by
+        ``offset`` seconds; returns the frames copied.
+
+        The part was written by a writer with the same settings and its first packet is a
+        keyframe. Copy mode only (``template``).
+        """
         if self._template is None or self._container is None or self._closed:
             raise RuntimeError("copy_part() needs an open writer made with a template")
-        shift = round_half_up(Fraction(offset) / self.time_base)
-        if self._last_pts is not None and shift <= self._last_pts:
-            raise ValueError(f"{part}: starts at {float(offset):.6f}s, not after the previous part")
         frames = 0
         try:
             with av.open(str(part)) as source:
                 video = source.streams.video[0]
-                if Fraction(video.time_base) != self.time_base:
-                    raise VideoWriteError(
-                        f"{part}: time base {video.time_base}, the output's is {self.time_base}"
-                    )
-                last_time = Fraction(0)
+                last_time = self._end_time
                 for packet in source.demux(video):
                     if packet.size == 0:
                         continue  # the demuxer's flush packet
                     if frames == 0 and not packet.is_keyframe:
                         raise VideoWriteError(f"{part}: does not start with a keyframe")
-                    packet.stream = self._stream
+                    tb = Fraction(packet.time_base)
+                    shift = round_half_up(Fraction(offset) / tb)
                     if packet.pts is not None:
                         packet.pts += shift
-                        self._last_pts = max(self._last_pts or packet.pts, packet.pts)
-                        last_time = max(last_time, packet.pts * self.time_base)
                     if packet.dts is not None:
                         packet.dts += shift
-                        if self._last_dts is not None and packet.dts <= self._last_dts:
+                    if packet.dts is not None:
+                        dts = packet.dts * tb
+                        if self._last_dts is not None and dts <= self._last_dts * tb:
                             raise VideoWriteError(
                                 f"{part}: decode times overlap the previous part's"
                             )
                         self._last_dts = packet.dts
+                    if packet.pts is not None:
+                        last_time = max(last_time, packet.pts * tb)
+                    packet.stream = self._stream
                     self._container.mux(packet)
                     frames += 1
                     self.frames_written += 1

@@ -28,6 +28,7 @@ from flowchroma_core.pipeline.export import OutputExistsError, colorize_file
 from flowchroma_core.pipeline.journal import DestinationBusyError, WorkFolder, work_folder
 from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.settings import SettingsError, load_settings
+from flowchroma_core.video.fields import field_order_code
 from tests.core.shot_media import make_shot_film
 
 OPTIONS = ColorizeOptions(window_frames=4)
@@ -157,7 +158,7 @@ def test_sigterm_and_sighup_clean_up_and_say_so(
     _, err = process.communicate(timeout=300)
     name = signal.Signals(signum).name
     assert process.returncode == code, err
-    assert f"stopped by {name}: nothing was written to {out}" in err
+    assert f"stopped by {name}: nothing was written" in err
     assert "Traceback" not in err
     assert _leftovers(out_dir) == [] and not out.exists()
 
@@ -289,3 +290,14 @@ def test_fraction_offsets_survive_the_journal() -> None:
 
     part = Part(3, Path("/w/part_0003.mkv"), 10, Fraction(1001, 30000), 5, "ab")
     assert Part.from_json(part.to_json(), Path("/w")) == part
+
+
+def test_interlaced_input_warns_and_keeps_its_field_order(
+    tmp_path: Path, session: ModelSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = tmp_path / "interlaced.mkv"
+    make_shot_film(source, [6], field_order=2)
+    out = tmp_path / "out.mkv"
+    colorize_file(source, out, options=OPTIONS, session=session)
+    assert "interlaced (top field first): colorized as progressive frames" in caplog.text
+    assert field_order_code(out) == 2
