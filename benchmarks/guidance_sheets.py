@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--out", type=Path, default=Path("/tmp/W_sheets"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--films", help="comma-separated subset of the films (default: all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     torch.set_num_threads(args.threads)
@@ -138,6 +139,8 @@ def main() -> None:
     cfg = session.model.config
     options = ColorizeOptions()
     for film_name, per_shot in POINTS.items():
+        if args.films and film_name not in args.films.split(","):
+            continue
         begin = time.perf_counter()
         film = BW / film_name
         stem = film_name.split(".")[0]
