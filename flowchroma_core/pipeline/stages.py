@@ -66,8 +66,13 @@ class StageError(FlowChromaError):
 
 
 def name_stage(error: BaseException, stage: Stage) -> BaseException:
-    """``error`` with its message naming ``stage``; already named errors and cancels pass."""
-    if isinstance(error, Cancelled) or getattr(error, "stage", None):
+    """``error`` with its message naming ``stage``; already named errors, cancels and
+    interruptions (Ctrl+C, the CLI's termination signals: not ``Exception``s) pass."""
+    if (
+        isinstance(error, Cancelled)
+        or not isinstance(error, Exception)
+        or getattr(error, "stage", None)
+    ):
         return error
     if isinstance(error, FlowChromaError):
         message = f"{stage} stage: {error}"
