@@ -195,7 +195,7 @@ class VideoWriter:
                 raise VideoWriteError(
                     f"Cannot copy parts into an image sequence: {self.destination}"
                 )
-            stream = self._stream_from_template(container, self._template)
+            stream = self._stream_from_template(container, self._template, source)
         else:
             options = dict(preset.options) | dict(self.pixel_format.options)
             stream = container.add_stream(
@@ -255,12 +255,16 @@ class VideoWriter:
         if self._audio is not None:
             self._audio.start()
 
-    def _stream_from_template(self, container: OutputContainer, template: Path) -> VideoStream:
+    def _stream_from_template(
+        self, container: OutputContainer, template: Path, source: SourceInfo
+    ) -> VideoStream:
         """The output's video stream with the codec parameters of a part file (copy mode)."""
         with av.open(str(template)) as part:
             stream = container.add_stream_from_template(part.streams.video[0], opaque=True)
         assert isinstance(stream, VideoStream)
         stream.time_base = self.time_base
+        if source.frame_rate:  # the MOV muxer writes the timecode track only with a rate
+            stream.codec_context.framerate = Fraction(source.frame_rate)
         return stream
 
     def _tag_colour(self, stream: VideoStream, source: SourceInfo) -> None:
