@@ -121,6 +121,8 @@ def test_in_out_marks_set_the_export_range(qtbot, window, chaplin):
 
 
 def test_preview_colorizes_in_the_background_and_caches(qtbot, window, chaplin):
+    # the stream's own cache (far jumps from checkpoints: tests/gui/test_preview_latency.py)
+    window.preview.checkpoints.enabled = False
     open_film(qtbot, window, chaplin)
     wait_colorized(qtbot, window, 0)
     result = array_from_qimage(window.viewer.result_image)
