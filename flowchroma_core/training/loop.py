@@ -231,11 +231,25 @@ def train(
         if done % t.checkpoint_every == 0 or done == t.steps:
             last_path = _save_checkpoint(model, opt, done, run_dir, {**training_meta, **record})
     bar.close()
-    if last_path is None:
-        last_path = _save_checkpoint(model, opt, step0, run_dir, training_meta)
+    return finish_run(model, opt, last_path, step0, run_dir, training_meta, t.steps, stop_after)
+
+
+def finish_run(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    last: Path | None,
+    step0: int,
+    run_dir: Path,
+    meta: dict,
+    steps: int,
+    stop_after: int | None,
+) -> Path:
+    """After the loop: the final model file, or (stopped early) the last checkpoint."""
+    if last is None:
+        last = _save_checkpoint(model, opt, step0, run_dir, meta)
+    if stop_after is not None:
+        return last
     final = run_dir / "model.safetensors"
-    if stop_after is None:
-        model.eval()
-        save_model(model, final, training={**training_meta, "steps": t.steps})
-        return final
-    return last_path
+    model.eval()
+    save_model(model, final, training={**meta, "steps": steps})
+    return final

@@ -31,13 +31,19 @@ from tqdm import tqdm
 
 from flowchroma_core.colour import lab
 from flowchroma_core.model.device import select_device
-from flowchroma_core.model.files import load_model, save_model
+from flowchroma_core.model.files import load_model
 from flowchroma_core.model.flowchroma_v2 import HINT_SCALE, FlowChromaV2, temperature
 from flowchroma_core.model.network import create_model
 from flowchroma_core.training import colour_classes as cc
 from flowchroma_core.training.config import TrainConfig
 from flowchroma_core.training.data import luma_lightness
-from flowchroma_core.training.loop import _load_optimizer, _save_checkpoint, checkpoints, lr_at
+from flowchroma_core.training.loop import (
+    _load_optimizer,
+    _save_checkpoint,
+    checkpoints,
+    finish_run,
+    lr_at,
+)
 from flowchroma_core.training.spatial_data import Batch, SpatialSampler, build_spatial_cache
 
 logger = logging.getLogger(__name__)
@@ -224,11 +230,4 @@ def train_v2(
         if done % t.checkpoint_every == 0 or done == t.steps:
             last = _save_checkpoint(model, opt, done, run_dir, {**meta, **record})
     bar.close()
-    if last is None:
-        last = _save_checkpoint(model, opt, step0, run_dir, meta)
-    final = run_dir / "model.safetensors"
-    if stop_after is None:
-        model.eval()
-        save_model(model, final, training={**meta, "steps": t.steps})
-        return final
-    return last
+    return finish_run(model, opt, last, step0, run_dir, meta, t.steps, stop_after)
