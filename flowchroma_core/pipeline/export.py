@@ -151,6 +151,7 @@ def colorize_file(
         key = Journal.make_key(
             film=source, options=options, model=model_identity(session), codec=codec,
             start=start, stop=stop, frame_rate=None if frame_rate is None else str(frame_rate),
+            guidance=None if guidance is None else guidance.revision,
         )  # fmt: skip
         journal = Journal.load(work.path, key)
         if journal is None:

@@ -59,6 +59,9 @@ class GuidanceSource(Protocol):
     @property
     def cuts(self) -> list[int]: ...
 
+    @property
+    def revision(self) -> str: ...
+
     def shot_of(self, frame: int) -> tuple[int, int]: ...
 
     def window(

@@ -129,7 +129,9 @@ class Journal:
         start: int,
         stop: int,
         frame_rate: str | None,
+        guidance: str | None = None,
     ) -> dict[str, Any]:
+        """``guidance``: the run's ``Guidance.revision`` (points, stills, shots), or None."""
         return {
             "film": film_identity(film),
             "options": json.loads(options.to_json()),
@@ -137,6 +139,7 @@ class Journal:
             "codec": codec,
             "range": [start, stop],
             "frame_rate": frame_rate,
+            "guidance": guidance,
         }
 
     def save(self) -> None:
@@ -205,6 +208,8 @@ def _difference(data: dict[str, Any], key: dict[str, Any]) -> str | None:
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         said = ", ".join(f"{k} {old.get(k)!r} (now {new.get(k)!r})" for k in changed)
         return f"other options: {said}"
+    if data.get("guidance") != key["guidance"]:
+        return "other colour guidance (points or reference stills were changed)"
     for name in ("codec", "range", "frame_rate"):
         if data.get(name) != key[name]:
             return f"another {name.replace('_', ' ')}: {data.get(name)} (now {key[name]})"

@@ -130,3 +130,20 @@ def test_a_journal_of_other_settings_or_model_is_refused_and_restart_starts_afre
     )
     assert result.resumed_frames == 0 and result.frames == sum(SHOTS)
     assert not folder.exists()
+
+
+def test_a_journal_of_other_colour_guidance_is_refused(film: Path, tmp_path: Path) -> None:
+    from flowchroma_core.pipeline.journal import Journal
+
+    def key(guidance: str | None) -> dict:
+        return Journal.make_key(
+            film=film, options=OPTIONS, model="m", codec="ffv1", start=0, stop=sum(SHOTS),
+            frame_rate=None, guidance=guidance,
+        )  # fmt: skip
+
+    Journal(tmp_path, key("1111"), []).save()
+    assert Journal.load(tmp_path, key("1111")) is not None
+    with pytest.raises(JournalMismatchError, match="other colour guidance"):
+        Journal.load(tmp_path, key("2222"))
+    with pytest.raises(JournalMismatchError, match="other colour guidance"):
+        Journal.load(tmp_path, key(None))
