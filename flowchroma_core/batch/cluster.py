@@ -158,8 +158,9 @@ class SegmentWorker:
 
 def start_workers(ray: Any, workers: int | None = None) -> list[Any]:
     """The actor pool: by default one actor per GPU (one GPU each), or per CPU without
-    GPUs (one CPU each). More workers than GPUs share them (``num_gpus`` a fraction), so
-    that several segments' decoding and encoding on the CPU keep one GPU busy."""
+    GPUs (one CPU each, computing with this process's PyTorch thread count). More workers
+    than GPUs share them (``num_gpus`` a fraction), so that several segments' decoding and
+    encoding on the CPU keep one GPU busy."""
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     cpus = int(resources.get("CPU", 1))
@@ -171,8 +172,13 @@ def start_workers(ray: Any, workers: int | None = None) -> list[Any]:
         threads = None
         said = "one GPU" if share == 1.0 else f"{share:.2g} of a GPU"
     else:
+        import torch
+
+        # PyTorch's CPU results depend (in the last bit) on its thread count: each worker
+        # uses the driver's, so a Ray export is bit for bit the in-process one
         actor = ray.remote(num_cpus=1, **retries)(SegmentWorker)
-        threads, said = 1, "one CPU"
+        threads = torch.get_num_threads()
+        said = f"one CPU ({threads} PyTorch threads, as this process)"
     logger.info("%d Ray worker(s), %s each", count, said)
     return [actor.remote(threads) for _ in range(count)]
 
