@@ -46,10 +46,12 @@ from flowchroma_core.guidance.propagate import (
     DECAY_FRAMES,
     FlowField,
     Step,
+    carry_colour,
     carry_hints,
     merge_nearest,
 )
 from flowchroma_core.guidance.references import (
+    REFERENCE_AB_SCALE,
     ReferenceError,
     ReferenceSpec,
     check_frames,
@@ -64,6 +66,15 @@ logger = logging.getLogger(__name__)
 
 REACH = int(4 * DECAY_FRAMES)
 """Hints are carried at most this many frames from their keyframe."""
+
+STILL_REACH = 2 * REACH
+"""A still of its own frame is carried at most this many frames (its colour everywhere,
+with a confidence that the network weighs; see ``propagate.carry_colour``)."""
+
+SAME_FRAME_CORRELATION = 0.9
+"""A still whose lightness correlates at least this well with its frame's grey is taken
+to be that frame coloured (made from ``flowchroma frame``) and carried densely; any other
+still is a reference only, matched by the network's features."""
 
 GreyFrames = Callable[[int, int], Sequence[np.ndarray]]
 """(a, b) -> the grey frames a..b-1 at the model input size (uint8, or floats in [0, 1])."""
@@ -137,6 +148,7 @@ class Guidance:
         check_frames(specs, frames)
         self._cuts = sorted(b for b in bounds if 0 < b < frames)
         self._refs: list[tuple[int, Tensor]] = []
+        self._same_frame: dict[int, bool] = {}
         for spec in sorted(specs, key=lambda s: s.frame):
             fitted, _ = fit_reference(load_reference(spec).rgb, *model_size)
             self._refs.append((spec.frame, fitted))
@@ -236,9 +248,10 @@ class Guidance:
             for k in self.keyframes
             if shot[0] <= k < shot[1] and start - REACH <= k < stop + REACH
         ]
-        if near:
-            hints = self._carried(near, start, stop)
         refs = self.references_for(shot)
+        stills = [(f, r) for f, r in refs if start - STILL_REACH <= f < stop + STILL_REACH]
+        if near or stills:
+            hints = self._carried(near, start, stop, stills)
         self._forget_steps(start)
         return GuidanceWindow(
             start=start,
@@ -252,9 +265,18 @@ class Guidance:
 
     # -- internals -------------------------------------------------------------------
 
-    def _carried(self, keyframes: Sequence[int], start: int, stop: int) -> Tensor:
-        """Each keyframe's points carried onto [start, stop), merged (the nearest wins)."""
+    def _carried(
+        self,
+        keyframes: Sequence[int],
+        start: int,
+        stop: int,
+        stills: Sequence[tuple[int, Tensor]] = (),
+    ) -> Tensor:
+        """Each keyframe's points, and each still of its own frame, carried onto
+        [start, stop), merged (the most confident wins: the points on their keyframe)."""
         h, w = self.model_size
+        if not keyframes and self._grey is None:
+            return torch.zeros(stop - start, 3, h, w)
         if self._grey is None:
             # without frames nothing can be carried: each keyframe keeps its own points
             maps = torch.zeros(stop - start, 3, h, w)
@@ -264,8 +286,9 @@ class Guidance:
             if any(not start <= k < stop for k in keyframes):
                 logger.warning("no grey frames given: points are not carried beyond their frame")
             return maps
-        lo = min(start, *keyframes)
-        hi = max(stop, *(k + 1 for k in keyframes))
+        marks = [*keyframes, *(f for f, _ in stills)]
+        lo = min(start, *marks)
+        hi = max(stop, *(k + 1 for k in marks))
         greys = self._grey(lo, hi)
         if len(greys) != hi - lo:
             raise ValueError(f"grey_frames({lo}, {hi}) gave {len(greys)} frames, not {hi - lo}")
@@ -276,12 +299,41 @@ class Guidance:
                 greys, k - lo, ab, presence, flow=self._flow, steps=self._steps, first=lo
             )
             per_key.append(carried[start - lo : stop - lo])
+        for f, still in stills:
+            if not self._is_same_frame(f, still, greys[f - lo]):
+                continue
+            ab = (still[1:] * REFERENCE_AB_SCALE).permute(1, 2, 0).numpy()
+            carried = carry_colour(greys, f - lo, ab, flow=self._flow, steps=self._steps, first=lo)
+            per_key.append(carried[start - lo : stop - lo])
+        if not per_key:
+            return torch.zeros(stop - start, 3, h, w)
         merged = merge_nearest(per_key)
         return torch.stack([ab_to_hint_map(m) for m in merged])
 
+    def _is_same_frame(self, frame: int, still: Tensor, grey: np.ndarray) -> bool:
+        """Whether the still is its frame coloured (see ``SAME_FRAME_CORRELATION``)."""
+        if frame not in self._same_frame:
+            g = np.asarray(grey, dtype=np.float32).ravel()
+            lightness = still[0].numpy().astype(np.float32).ravel()
+            same = bool(
+                g.std() > 1e-6
+                and lightness.std() > 1e-6
+                and np.corrcoef(g, lightness)[0, 1] >= SAME_FRAME_CORRELATION
+            )
+            logger.info(
+                "still for frame %d: %s",
+                frame,
+                "that frame coloured, its colours carried through the shot"
+                if same
+                else "other content than its frame, used as a reference only",
+            )
+            self._same_frame[frame] = same
+        return self._same_frame[frame]
+
     def _forget_steps(self, start: int) -> None:
         """Drop cached flow that no later window (windows move forward) can need."""
-        stale = [key for key in self._steps if max(key) < start - REACH]
+        reach = STILL_REACH if self._refs else REACH
+        stale = [key for key in self._steps if max(key) < start - reach]
         for key in stale:
             del self._steps[key]
 

@@ -187,6 +187,72 @@ def carry_hints(
     return out
 
 
+CHECK_PENALTY = 0.5
+"""A carried colour pixel whose flow round trip fails keeps this share of its confidence."""
+
+LIGHTNESS_TOLERANCE = 0.08
+"""Carried colour loses confidence as exp(-|carried grey - frame grey| / this) (grey in 0..1):
+the keyframe's own grey travels with its colour, so drift shows up as a mismatch."""
+
+
+def carry_colour(
+    grays: Sequence[np.ndarray],
+    keyframe: int,
+    ab: np.ndarray,
+    presence: np.ndarray | None = None,
+    *,
+    flow: FlowField | None = None,
+    steps: dict[tuple[int, int], Step] | None = None,
+    first: int = 0,
+) -> np.ndarray:
+    """Carry a whole keyframe's colour (a reference still of that very frame) through a shot.
+
+    Unlike ``carry_hints`` nothing is dropped: every pixel takes the colour it is warped
+    from, as the DIS flow baseline does, and carries a confidence instead, which is the
+    network's cue for how far to trust it: ``presence`` at the keyframe (1 where the still
+    covers the frame), times ``exp(-1/16)`` a step, times ``CHECK_PENALTY`` at each failed
+    round trip, times ``exp(-|carried grey - grey| / LIGHTNESS_TOLERANCE)`` where the
+    keyframe's grey, carried along, no longer matches the frame's.
+
+    Arguments and return value as ``carry_hints``: (T, H, W, 3) float32 (a, b, confidence).
+    """
+    count = len(grays)
+    if not 0 <= keyframe < count:
+        raise ValueError(f"keyframe {keyframe} is outside the {count} frames given")
+    ab = np.asarray(ab, dtype=np.float32)
+    grey = [to_gray8(g) for g in grays]
+    if ab.shape != (*grey[keyframe].shape, 2):
+        raise ValueError(f"ab must be {(*grey[keyframe].shape, 2)}, got {ab.shape}")
+    base = (
+        np.ones(ab.shape[:2], np.float32)
+        if presence is None
+        else np.asarray(presence, dtype=np.float32)
+    )
+    flow = flow or FlowField()
+    steps = {} if steps is None else steps
+    decay = float(np.exp(-1.0 / DECAY_FRAMES))
+    key_grey = grey[keyframe].astype(np.float32) / 255.0
+    out = np.zeros((count, *ab.shape[:2], 3), dtype=np.float32)
+    out[keyframe, ..., :2] = ab
+    out[keyframe, ..., 2] = base
+    for direction in (1, -1):
+        state = np.concatenate([ab, base[..., None], key_grey[..., None]], axis=-1)
+        t = keyframe + direction
+        while 0 <= t < count:
+            key = (first + t - direction, first + t)
+            if key not in steps:
+                steps[key] = flow.step(grey[t - direction], grey[t])
+            step = steps[key]
+            state = step.pull(state)
+            state[..., 2] *= decay * np.where(step.valid, 1.0, CHECK_PENALTY)
+            here = grey[t].astype(np.float32) / 255.0
+            match = np.exp(-np.abs(state[..., 3] - here) / LIGHTNESS_TOLERANCE)
+            out[t, ..., :2] = state[..., :2]
+            out[t, ..., 2] = state[..., 2] * match
+            t += direction
+    return out
+
+
 def merge_nearest(maps: Sequence[np.ndarray]) -> np.ndarray:
     """Combine several carried hint maps (each (..., 3)): per pixel the most confident wins
     (with decay that is the nearest keyframe; the restorer's own points win on their frame)."""

@@ -58,6 +58,35 @@ def temperature(vividness: float) -> float:
     return 1.0 - 0.85 * v
 
 
+class GuideBlend(nn.Module):
+    """Full-resolution trust in carried colour: ``ab + presence * gate * (hint - ab)``.
+
+    The network itself sees the hints only through its stride-2 input and pooled maps, so
+    its output (stride 4, upsampled) cannot keep the fine colour edges of a reference still
+    carried by flow. This small network decides per pixel, from the frame's L*, the hint
+    and its confidence and the network's own a*b*, how far to take the carried colour
+    instead. ``presence`` (confidence > 0) makes it exactly the identity without guidance.
+    """
+
+    def __init__(self, hidden: int = 16) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(6, hidden, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, 1, 1),
+        )
+
+    def forward(self, ab: Tensor, l: Tensor, hints: Tensor) -> Tensor:
+        """``ab`` (N, 2, H, W) in [-1, 1] (a*b* / 128), ``l`` (N, 1, H, W) normalised L*,
+        ``hints`` (N, 3, H, W) (a*/110, b*/110, confidence) -> blended a*b* (N, 2, H, W)."""
+        hint_ab = hints[:, :2] * (HINT_SCALE / 128.0)
+        conf = hints[:, 2:3]
+        gate = torch.sigmoid(self.net(torch.cat([l, hint_ab, conf, ab], 1)))
+        return ab + (conf > 0).to(ab) * gate * (hint_ab - ab)
+
+
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
 
@@ -140,6 +169,8 @@ class FlowChromaV2(nn.Module):
         if cfg.guidance:
             self.match_proj = nn.Conv2d(chans[1] + chans[2], cfg.match_size, 1)
             self.match_scale = nn.Parameter(torch.tensor(math.log(50.0)))
+        if cfg.guidance and cfg.guide_blend:
+            self.blend = GuideBlend()
         self._init_weights()
 
     # ------------------------------------------------------------------ set-up
@@ -159,6 +190,9 @@ class FlowChromaV2(nn.Module):
                 self.encoder[0].weight[:, 1:] = 0
                 for fuse in (self.fuse16, self.fuse8, self.fuse4):
                     fuse.weight[:, -6:] = 0
+                if self.config.guide_blend:  # starts trusting a hint mostly (sigmoid(2))
+                    nn.init.zeros_(self.blend.net[-1].weight)
+                    nn.init.constant_(self.blend.net[-1].bias, 2.0)
 
     def train(self, mode: bool = True) -> FlowChromaV2:
         super().train(mode)
@@ -394,7 +428,16 @@ class FlowChromaV2(nn.Module):
             references=references,
             reference_features=reference_features,
         )
+        return self.finish(l, out, vividness, hints).to(l.dtype), state
+
+    def finish(
+        self, l: Tensor, out: Tensor, vividness: float | None = None, hints: Tensor | None = None
+    ) -> Tensor:
+        """Head output (B, T, K, H/4, W/4) -> a*b* (B, T, 2, H, W): decoded, upsampled and,
+        with a blend and hints, blended with the carried colour at full resolution."""
         b, t, _, h, w = l.shape
         ab = self.decode(out.flatten(0, 1), vividness)
         ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
-        return ab.view(b, t, 2, h, w).to(l.dtype), state
+        if hints is not None and self.config.guidance and self.config.guide_blend:
+            ab = self.blend(ab, l.flatten(0, 1).to(ab), hints.flatten(0, 1).to(ab))
+        return ab.view(b, t, 2, h, w)

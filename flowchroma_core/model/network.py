@@ -263,6 +263,7 @@ class FlowChromaConfig:
     gru_size: int = 48
     decoder_widths: tuple[int, ...] = (128, 96, 64, 32)
     match_size: int = 64
+    guide_blend: bool = False
     vividness: float = 0.6
 
     def __post_init__(self) -> None:
@@ -329,6 +330,7 @@ class FlowChromaConfig:
 
 DEFAULT_CONFIG = FlowChromaConfig()
 """The published design at 240x320, 16-frame clips, EfficientNet-Lite0 semantics."""
+
 
 def create_model(
     config: FlowChromaConfig,

@@ -69,6 +69,9 @@ class TrainSettings:
     threads: int = 0  # CPU threads for torch; 0: PyTorch's default
     photos: int = 8  # v2: photographs (one-frame clips) per step, beside `batch` video clips
     guide_from: int = -1  # v2: simulated restorer guidance from this step on (-1: never)
+    init_from: str = ""  # v2: start from this model file's weights (new guidance paths at zero)
+    guidance_only: bool = False  # v2: train only the guidance paths (automatic result kept)
+    blend_weight: float = 0.0  # v2: L1 of the full-resolution guided a*b* (guide_blend models)
 
 
 @dataclass(frozen=True)
@@ -126,4 +129,8 @@ def load_train_config(path: Path) -> TrainConfig:
     run_dir = Path(train.run_dir)
     if not run_dir.is_absolute():
         train = TrainSettings(**{**train.__dict__, "run_dir": str((base / run_dir).resolve())})
+    if train.init_from and not Path(train.init_from).is_absolute():
+        train = TrainSettings(
+            **{**train.__dict__, "init_from": str((base / train.init_from).resolve())}
+        )
     return TrainConfig(data=data, model=model, train=train, source=str(path))

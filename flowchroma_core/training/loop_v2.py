@@ -44,7 +44,12 @@ from flowchroma_core.training.loop import (
     finish_run,
     lr_at,
 )
-from flowchroma_core.training.spatial_data import Batch, SpatialSampler, build_spatial_cache
+from flowchroma_core.training.spatial_data import (
+    Batch,
+    SpatialSampler,
+    build_carried,
+    build_spatial_cache,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +83,66 @@ def _clip_loss(
     return loss, logs
 
 
+def _blend_loss(model: FlowChromaV2, l: Tensor, out: Tensor, rgb: Tensor, hints: Tensor) -> Tensor:
+    """L1 of the final a*b* (decoded, upsampled, blended with the hints at full resolution)
+    against the truth, over the clips that have hints (a*b* / 128 units)."""
+    guided = (hints[:, :, 2] > 0).flatten(1).any(1)
+    if not guided.any():
+        return out.new_zeros(())
+    final = model.finish(l[guided], out[guided], hints=hints[guided])
+    b, t = final.shape[:2]
+    truth = lab.rgb_to_lab(rgb[guided].flatten(0, 1))[:, 1:].view(b, t, 2, *rgb.shape[-2:])
+    return (final - truth / 128.0).abs().mean()
+
+
+def guidance_parameters(model: FlowChromaV2) -> list[torch.nn.Parameter]:
+    """Freeze all but the guidance paths, so the automatic result stays exactly as it was.
+
+    Trained: the hint slices of the first convolution and of the three fusions (their other
+    input slices get zero gradients from a hook), the reference matcher and the blend.
+    """
+    for p in model.parameters():
+        p.requires_grad_(False)
+    trained = []
+
+    def keep_last(n: int):
+        def hook(grad: Tensor) -> Tensor:
+            grad = grad.clone()
+            grad[:, :-n] = 0
+            return grad
+
+        return hook
+
+    for conv, n in [(model.encoder[0], 3), (model.fuse16, 6), (model.fuse8, 6), (model.fuse4, 6)]:
+        conv.weight.requires_grad_(True)
+        conv.weight.register_hook(keep_last(n))
+        trained.append(conv.weight)
+    for name in ("match_proj", "blend"):
+        if hasattr(model, name):
+            for p in getattr(model, name).parameters():
+                p.requires_grad_(True)
+                trained.append(p)
+    model.match_scale.requires_grad_(True)
+    trained.append(model.match_scale)
+    return trained
+
+
+def _from_file(cfg: TrainConfig, cache_dir: Path) -> tuple[FlowChromaV2, object]:
+    """The model of ``init_from`` with this run's guidance blend setting: its weights, the
+    new paths at their zero start."""
+    start, _ = load_model(Path(cfg.train.init_from), backbone_weights="pretrained")
+    model_cfg = replace(start.config, guidance=True, guide_blend=cfg.model.guide_blend)
+    model = create_model(model_cfg, backbone_weights="pretrained")
+    missing, unexpected = model.load_state_dict(start.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("blend.") for k in missing):
+        raise ValueError(
+            f"{cfg.train.init_from}: weights do not fit: {missing[:3]} {unexpected[:3]}"
+        )
+    cache = build_spatial_cache(cfg.data, model, cache_dir, photo_stride=cfg.data.photo_stride)
+    logger.info("starting from %s", cfg.train.init_from)
+    return model, cache
+
+
 def _step_loss(model: FlowChromaV2, batch: Batch, cfg: TrainConfig) -> tuple[Tensor, dict]:
     l, ab = _io(batch.rgb)
     out, _ = model.forward_head(
@@ -89,6 +154,10 @@ def _step_loss(model: FlowChromaV2, batch: Batch, cfg: TrainConfig) -> tuple[Ten
         reference_present=batch.reference_present,
     )
     loss, logs = _clip_loss(model, out, ab, batch.flow, cfg)
+    if cfg.train.blend_weight and model.config.guide_blend and batch.hints is not None:
+        blend = _blend_loss(model, l, out, batch.rgb, batch.hints)
+        loss = loss + cfg.train.blend_weight * blend
+        logs["blend"] = blend.item()
     if batch.photos.numel():
         pl, pab = _io(batch.photos)
         pout, _ = model.forward_head(pl, features=batch.photo_features, hints=batch.photo_hints)
@@ -162,8 +231,10 @@ def train_v2(
         logger.info("resuming %s from step %d", run_dir, step0)
     else:
         step0 = 0
-        model, cache = _new_model(cfg, cache_dir)
+        model, cache = _from_file(cfg, cache_dir) if t.init_from else _new_model(cfg, cache_dir)
         model.to(device)
+    if model.config.guide_blend:
+        build_carried(cache)
     model.train()
     sampler = SpatialSampler(
         cache,
@@ -174,7 +245,11 @@ def train_v2(
         guide_from=t.guide_from if t.guide_from >= 0 else None,
     )
     val = sampler.validation()
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = (
+        guidance_parameters(model)
+        if t.guidance_only
+        else [p for p in model.parameters() if p.requires_grad]
+    )
     opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
     if found:
         _load_optimizer(opt, found[-1][1])

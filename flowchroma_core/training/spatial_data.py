@@ -185,6 +185,30 @@ def build_spatial_cache(
     return SpatialCache(root)
 
 
+def build_carried(cache: SpatialCache) -> None:
+    """Each video's frame 0 coloured and carried through its frames, once.
+
+    ``{name}.carried.npy`` (N, 3, H, W) fp16: a*/110, b*/110 and confidence, made by
+    ``guidance.propagate.carry_colour`` exactly as a reference still of a film's own frame
+    is carried at inference (grey = OpenCV's Rec. 601 luma of the stored frames).
+    """
+    from flowchroma_core.guidance.propagate import carry_colour
+
+    for v in tqdm(cache.videos, desc="carried colour", unit="video"):
+        target = cache.root / f"{v.name}.carried.npy"
+        if target.exists():
+            continue
+        frames = np.asarray(cache.frames[v.name])
+        greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+        rgb = torch.from_numpy(frames[0]).permute(2, 0, 1).float() / 255.0
+        ab = lab.rgb_to_lab(rgb[None])[0, 1:].permute(1, 2, 0).numpy()
+        carried = carry_colour(greys, 0, ab)
+        carried[..., :2] /= HINT_SCALE
+        with atomic_path(target) as tmp, open(tmp, "wb") as f:
+            np.save(f, carried.transpose(0, 3, 1, 2).astype(np.float16))
+    cache.load_carried()
+
+
 def _ab_counts(frames: np.ndarray) -> np.ndarray:
     """a*b* histogram of every 4th pixel of every 2nd frame."""
     sub = torch.from_numpy(np.ascontiguousarray(frames[::2, ::4, ::4])).permute(0, 3, 1, 2)
@@ -208,10 +232,18 @@ class SpatialCache:
         self.frames = {v.name: load(f"{v.name}.frames.npy") for v in self.videos}
         self.features = {v.name: load(f"{v.name}.features.npy") for v in self.videos}
         self.flow = {v.name: load(f"{v.name}.flow.npy") for v in self.videos}
+        self.carried: dict[str, np.ndarray] = {}
+        self.load_carried()
         self.photos = self.photo_features = None
         if (self.root / "photos.features.npy").exists():
             self.photos = load("photos.frames.npy")
             self.photo_features = load("photos.features.npy")
+
+    def load_carried(self) -> None:
+        """Memory-map the carried-colour maps (``build_carried``) when all are there."""
+        paths = {v.name: self.root / f"{v.name}.carried.npy" for v in self.videos}
+        if all(p.exists() for p in paths.values()):
+            self.carried = {n: np.load(p, mmap_mode="r") for n, p in paths.items()}
 
     @property
     def train_videos(self) -> list[Entry]:
@@ -273,8 +305,34 @@ class SpatialSampler:
     def _pick_video(self, g: torch.Generator) -> Entry:
         return self.videos[int(torch.multinomial(self.video_p, 1, generator=g))]
 
+    def _guidance_mode(self, v: Entry, g: torch.Generator) -> tuple[str, Entry | None, int]:
+        """What guidance one clip gets: (mode, the reference's video or None, its frame).
+
+        With carried-colour maps in the cache: half the clips get their video's frame 0 as
+        a still of its own frame (the carried colour as hints, and the still as reference);
+        a quarter ideepcolor points (and half of those a reference from their own video);
+        15 % a reference from another video (to be ignored); the rest nothing. Without the
+        maps: the points and references of the first guidance fine-tune.
+        """
+        u = float(torch.rand((), generator=g))
+        if not self.cache.carried:
+            src = v if u < 0.45 else self._pick_video(g) if u < 0.6 else None
+            k = int(torch.randint(0, src.frames, (), generator=g)) if src else 0
+            return "points", src, k
+        if u < 0.5:
+            return "carried", v, 0
+        if u < 0.75:
+            own = float(torch.rand((), generator=g)) < 0.5
+            return "points", v if own else None, int(torch.randint(0, v.frames, (), generator=g))
+        if u < 0.9:
+            other = self._pick_video(g)
+            return "mismatch", other, int(torch.randint(0, other.frames, (), generator=g))
+        return "none", None, 0
+
     def batch(self, step: int) -> Batch:
         rgbs, feats, flows, refs, ref_feats, present = [], [], [], [], [], []
+        modes: list[str] = []
+        carried: list[Tensor] = []
         guided = self.guide_from is not None and step >= self.guide_from
         for item in range(self.clips):
             g = self._g(step, item)
@@ -285,10 +343,11 @@ class SpatialSampler:
             feats.append(torch.from_numpy(np.array(self.cache.features[v.name][idx])))
             flows.append(torch.from_numpy(np.array(self.cache.flow[v.name][idx])))
             if guided:
-                u = float(torch.rand((), generator=g))
-                src = v if u < 0.45 else self._pick_video(g) if u < 0.6 else None
+                mode, src, k = self._guidance_mode(v, g)
+                modes.append(mode)
+                if mode == "carried":
+                    carried.append(torch.from_numpy(np.array(self.cache.carried[v.name][idx])))
                 if src is not None:
-                    k = int(torch.randint(0, src.frames, (), generator=g))
                     refs.append(torch.from_numpy(np.array(self.cache.frames[src.name][k])))
                     ref_feats.append(torch.from_numpy(np.array(self.cache.features[src.name][k])))
                     present.append(1.0)
@@ -318,7 +377,14 @@ class SpatialSampler:
             )[:, None].float()
         if guided:
             g = self._g(step, 20_000)
-            batch.hints = simulate_hints(batch.rgb, g)
+            hints = simulate_hints(batch.rgb, g)
+            dense = iter(carried)
+            for i, mode in enumerate(modes):
+                if mode == "carried":
+                    hints[i] = next(dense).float()
+                elif mode != "points":
+                    hints[i] = 0
+            batch.hints = hints
             if self.n_photos:
                 batch.photo_hints = simulate_hints(batch.photos, g)
             ref = torch.stack(refs).permute(0, 3, 1, 2).float() / 255.0

@@ -96,7 +96,7 @@ def test_nothing_crosses_a_cut(film: tuple[Guidance, Path]) -> None:
     assert not win.has_hints
     assert float(win.hints.abs().max()) == 0.0
     assert win.reference_frames == (15,)  # the CLI still, not shot 0's
-    assert all(b <= 12 for _, b in guidance.calls)  # no flow read across the cut
+    assert not any(a < 12 < b for a, b in guidance.calls)  # no flow read across the cut
     with pytest.raises(ValueError, match="crosses the shot"):
         guidance.window(8, 16)
 
@@ -130,3 +130,25 @@ def test_bad_guidance_is_refused_with_the_file(tmp_path: Path) -> None:
     blue = _still(tmp_path / "blue.png", (30, 40, 200))
     with pytest.raises(ReferenceError, match="already has a reference"):
         specs_from_cli([f"2:{red}", f"2:{blue}"])
+
+
+def test_a_still_of_its_own_frame_is_carried_through_the_shot(tmp_path: Path) -> None:
+    frames = panning(FRAMES, H, W, dx=1)
+    still = tmp_path / "coloured_frame_5.png"
+    assert cv2.imwrite(str(still), np.ascontiguousarray(frames[5][..., ::-1]))
+    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]  # luma, as a film's
+    guidance = Guidance(
+        frames=FRAMES,
+        frame_size=(H, W),
+        model_size=(H, W),
+        cuts=[12],
+        references=specs_from_cli([f"5:{still}"]),
+        grey_frames=lambda a, b: greys[a:b],
+    )
+    win = guidance.window(2, 10)
+    conf = win.hints[:, 2]
+    assert (conf > 0).all()  # every pixel of every frame has carried colour
+    assert float(conf[5 - 2].min()) == pytest.approx(1.0)
+    assert float(conf[9 - 2].median()) == pytest.approx(np.exp(-4 / 16), rel=0.15)
+    assert win.references is not None  # and the still is matched by features as well
+    assert not (guidance.window(12, 16).hints[:, 2] > 0).any()  # not across the cut

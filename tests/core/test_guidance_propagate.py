@@ -8,6 +8,7 @@ import pytest
 from flowchroma_core.guidance.propagate import (
     FlowCarry,
     FlowField,
+    carry_colour,
     carry_hints,
     confidence_at,
     merge_nearest,
@@ -94,3 +95,31 @@ def test_flow_carry_warps_the_keyframe_colours() -> None:
         pasted = np.abs(ab0[inner] - truth[inner]).mean()
         assert err < 0.25 * pasted, (t, err, pasted)
     assert carry.steps == 5
+
+
+def _colour_of(frame: np.ndarray) -> np.ndarray:
+    """A stand-in a*b* that moves with the picture: two of its RGB channels, centred."""
+    return np.stack([frame[..., 0], frame[..., 2]], -1).astype(np.float32) - 128.0
+
+
+def test_a_still_of_its_own_frame_is_carried_everywhere_with_a_confidence() -> None:
+    frames = panning(9, H, W, dx=2)
+    out = carry_colour(_greys(frames), 4, _colour_of(frames[4]))
+    assert out.shape == (9, H, W, 3)
+    assert (out[..., 2] > 0).all()  # nothing is dropped, unlike a point
+    assert out[4, ..., 2].min() == 1.0
+    inner = np.s_[8:-8, 20:-20]  # away from the edges the pan brings in
+    for t in (0, 2, 6, 8):
+        truth = _colour_of(frames[t])
+        assert np.abs(out[t, ..., :2][inner] - truth[inner]).mean() < 3.0, t
+        conf = out[t, ..., 2][inner]
+        assert np.median(conf) == pytest.approx(np.exp(-abs(t - 4) / 16), rel=0.1), t
+
+
+def test_carried_colour_loses_confidence_where_the_picture_no_longer_matches() -> None:
+    frames = panning(6, H, W, dx=2)
+    greys = _greys(frames)
+    greys[5] = _greys(panning(1, H, W, seed=7))[0]  # another picture: a cut the scan missed
+    out = carry_colour(greys, 0, _colour_of(frames[0]))
+    assert np.median(out[4, ..., 2]) > 0.7
+    assert np.median(out[5, ..., 2]) < 0.2

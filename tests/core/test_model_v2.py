@@ -69,6 +69,52 @@ def test_no_guidance_is_exactly_automatic_and_guidance_starts_at_zero() -> None:
 
 
 @torch.no_grad()
+def test_the_full_resolution_blend_is_exact_without_hints_and_follows_them_with() -> None:
+    torch.manual_seed(0)
+    m = create_model(replace(CFG, guide_blend=True)).eval()
+    m.bins.copy_(torch.randn(CFG.colour_bins, 2) * 40)
+    l = _clip()
+    auto, _ = m(l)
+    zeros = torch.zeros(1, 4, 3, CFG.input_height, CFG.input_width)
+    assert torch.equal(m(l, hints=zeros)[0], auto)
+    hints = zeros.clone()
+    hints[:, :, :, 8:24, 8:24] = torch.tensor([0.5, -0.3, 0.4])[:, None, None]
+    guided, _ = m(l, hints=hints)
+    target = torch.tensor([0.5, -0.3]) * (110.0 / 128.0)
+    inside = guided[0, :, :, 12:20, 12:20]
+    before = (auto[0, :, :, 12:20, 12:20] - target[:, None, None]).abs()
+    after = (inside - target[:, None, None]).abs()
+    assert torch.allclose(after, before * (1 - torch.sigmoid(torch.tensor(2.0))), atol=1e-5)
+    assert torch.equal(guided[..., 40:, 40:], auto[..., 40:, 40:])  # no hint there
+
+
+def test_a_guidance_only_fine_tune_keeps_the_automatic_result_exactly() -> None:
+    from flowchroma_core.training.loop_v2 import guidance_parameters
+
+    torch.manual_seed(0)
+    m = create_model(replace(CFG, guide_blend=True))
+    m.bins.copy_(torch.randn(CFG.colour_bins, 2) * 40)
+    l = _clip()
+    with torch.no_grad():
+        auto = m.eval()(l)[0]
+    params = guidance_parameters(m)
+    opt = torch.optim.AdamW(params, lr=0.1, weight_decay=0.0)
+    hints = torch.zeros(1, 4, 3, CFG.input_height, CFG.input_width)
+    hints[:, :, :, 8:24, 8:24] = torch.tensor([0.5, -0.3, 1.0])[:, None, None]
+    m.train()
+    for _ in range(2):
+        out, _ = m(l, hints=hints)
+        loss = (out - 0.4).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    with torch.no_grad():
+        assert torch.equal(m(l)[0], auto)
+        assert (m(l, hints=hints)[0] - auto).abs().max() > 1e-3
+
+
+@torch.no_grad()
 def test_points_pull_the_colour_towards_the_hint_after_a_little_training() -> None:
     """The hint path can learn: a few steps on one frame move the hinted patch to its colour."""
     torch.manual_seed(0)
