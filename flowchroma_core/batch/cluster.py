@@ -35,7 +35,6 @@ from flowchroma_core.batch.report import BatchProgress
 from flowchroma_core.batch.work import FilmWork, model_key
 from flowchroma_core.errors import CancelToken, FlowChromaError
 from flowchroma_core.model.session import ModelSession
-from flowchroma_core.pipeline.export import ExportResult, colorize_file
 from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.pipeline.segments import Part, Segment, plan_segments, render_segment
 
@@ -139,22 +138,6 @@ class SegmentWorker:
         )  # fmt: skip
         return part, os.getpid()
 
-    def whole(
-        self,
-        film: Path,
-        destination: Path,
-        options: ColorizeOptions,
-        codec: str,
-        frame_rate: Fraction | None,
-        overwrite: bool,
-    ) -> tuple[ExportResult, int]:
-        """An unsegmented film (image sequence) in one task, as ``colorize_file`` makes it."""
-        result = colorize_file(
-            film, destination, options=options, session=self.session(options), codec=codec,
-            frame_rate=frame_rate, overwrite=overwrite,
-        )  # fmt: skip
-        return result, os.getpid()
-
 
 def start_workers(ray: Any, workers: int | None = None) -> list[Any]:
     """The actor pool: by default one actor per GPU (one GPU each), or per CPU without
@@ -233,7 +216,7 @@ class _Pool:
         self.ray = ray
         self.films = queue
         self.idle = list(actors)
-        self.todo: deque[tuple[int, Segment | None]] = deque()  # None: a whole film
+        self.todo: deque[tuple[int, Segment]] = deque()
         self.left: dict[int, int] = {}  # tasks not yet returned, per film position
         self.inflight: dict[Any, tuple[int, Any]] = {}
         self.on_part = on_part
@@ -266,16 +249,10 @@ class _Pool:
             if work is None:
                 continue  # the film failed meanwhile
             actor = self.idle.pop()
-            if segment is None:
-                ref = actor.whole.remote(
-                    work.film.source, work.film.destination, work.options, work.codec,
-                    work.frame_rate, work.overwrite,
-                )  # fmt: skip
-            else:
-                ref = actor.render.remote(
-                    work.film.source, segment, work.options, work.part_path(segment),
-                    work.codec, work.frame_rate,
-                )  # fmt: skip
+            ref = actor.render.remote(
+                work.film.source, segment, work.options, work.part_path(segment),
+                work.codec, work.frame_rate,
+            )  # fmt: skip
             self.inflight[ref] = (position, actor)
 
     def _plan_next(self) -> None:
@@ -283,10 +260,6 @@ class _Pool:
         if item is None:
             return
         position, work = item
-        if not work.segmented:
-            self.todo.append((position, None))
-            self.left[position] = 1
-            return
         if work.needs_plan:
             actor = self.idle.pop()
             request = self.films.request
@@ -328,12 +301,6 @@ class _Pool:
             work.planned(value)
             self.films.progress.more_segments(len(value))
             self._enqueue(position, work)
-            return
-        if isinstance(value, ExportResult):
-            self.films.open.pop(position)
-            work.finish_whole(value)
-            self.films.progress.segment_done(value.frames)
-            self.films.progress.film_done()
             return
         self.films.record(position, value)
         if self.on_part is not None:

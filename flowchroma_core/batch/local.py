@@ -34,12 +34,6 @@ def run_local(
         while (item := queue.next_work()) is not None:
             position, work = item
             try:
-                if not work.segmented:
-                    work.finish_whole(work.colorize_whole(session, cancel))
-                    queue.open.pop(position)
-                    progress.segment_done(work.outcome.frames)
-                    progress.film_done()
-                    continue
                 for segment in work.pending():
                     part = render_segment(
                         session, work.film.source, segment, work.options,

@@ -24,12 +24,10 @@ from flowchroma_core.errors import CancelToken
 from flowchroma_core.model.files import default_model_path
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.export import (
-    ExportResult,
     apply_umask,
     check_export,
     check_memory,
     check_overwrite,
-    colorize_file,
 )
 from flowchroma_core.pipeline.journal import Journal, WorkFolder, model_identity
 from flowchroma_core.pipeline.options import ColorizeOptions
@@ -41,7 +39,6 @@ from flowchroma_core.pipeline.segments import (
     file_sha256,
     part_name,
     plan_segments,
-    segmentable,
 )
 from flowchroma_core.video.reader import VideoInfo, luma_matrix, open_video
 
@@ -125,9 +122,6 @@ class FilmWork:
         check_overwrite(written, overwrite=overwrite)
         options = options.replace(matrix=luma_matrix(info))
         check_memory(info, options)
-        if not segmentable(codec):
-            return cls(film, info, options, codec=codec, frame_rate=frame_rate, folder=None,
-                       journal=None, overwrite=overwrite)  # fmt: skip
         folder = WorkFolder(film.destination).acquire()
         try:
             if restart:
@@ -156,10 +150,6 @@ class FilmWork:
                    journal=journal, overwrite=overwrite, key=key)  # fmt: skip
 
     @property
-    def segmented(self) -> bool:
-        return self.folder is not None
-
-    @property
     def needs_plan(self) -> bool:
         return self.folder is not None and self.journal is None
 
@@ -172,7 +162,7 @@ class FilmWork:
         self.outcome.shots = sum(len(s.shots) for s in segments)
 
     def pending(self) -> list[Segment]:
-        """Segments still to render (none for an unsegmented film: see ``colorize_whole``)."""
+        """Segments still to render."""
         return self.journal.pending() if self.journal is not None else []
 
     def part_path(self, segment: Segment) -> Path:
@@ -197,20 +187,6 @@ class FilmWork:
         if damaged:
             notes.append(f"{len(damaged)} damaged frame(s) were skipped: {damaged[:10]}")
         return self._done(output, sum(p.frames for p in parts), notes)
-
-    def colorize_whole(
-        self, session: ModelSession, cancel: CancelToken | None = None
-    ) -> ExportResult:
-        """An unsegmented film (image sequences) in one pass, as ``colorize_file`` makes it."""
-        return colorize_file(
-            self.film.source, self.film.destination, options=self.options, session=session,
-            codec=self.codec, cancel=cancel, frame_rate=self.frame_rate,
-            overwrite=self.overwrite,
-        )  # fmt: skip
-
-    def finish_whole(self, result: ExportResult) -> FilmOutcome:
-        self.outcome.shots = len(result.cuts) + 1
-        return self._done(result.output, result.frames, list(result.notes))
 
     def abandon(self) -> None:
         """Stop here (failure or cancel): keep the journal when a part is done, to resume."""

@@ -36,7 +36,6 @@ from flowchroma_core.pipeline.segments import (
     part_name,
     plan_segments,
     render_segment,
-    segmentable,
 )
 from flowchroma_core.pipeline.stages import run_stages
 from flowchroma_core.video.fields import FIELD_ORDER_WORDS, interlaced_field_order
@@ -130,16 +129,6 @@ def colorize_file(
             "%s is interlaced (%s): colorized as progressive frames; the output keeps the "
             "field order tag", source.name, FIELD_ORDER_WORDS[order],
         )  # fmt: skip
-    if not segmentable(codec):
-        work = WorkFolder(destination).acquire()
-        try:
-            return _colorize_whole(
-                source, destination, info, options=options, session=session, codec=codec,
-                start=start, stop=stop, on_progress=on_progress, cancel=cancel,
-                frame_rate=frame_rate, begin=begin, guidance=guidance,
-            )  # fmt: skip
-        finally:
-            work.remove()
     if session is None:
         session = ModelSession.load(
             options.model, device=options.device, precision=options.precision
@@ -235,7 +224,8 @@ def _colorize_whole(
     begin: float,
     guidance: GuidanceSource | None = None,
 ) -> ExportResult:
-    """The export in one pass (image sequences, which are not made in segments)."""
+    """The export in one pass, without segments or journal: the reference the segmented
+    export is held to (bit for bit on FFV1, tests/core/test_segments.py), kept beside it."""
     if session is None:
         session = ModelSession.load(
             options.model, device=options.device, precision=options.precision

@@ -31,7 +31,7 @@ from flowchroma_core.errors import FlowChromaError
 from flowchroma_core.fileio import atomic_path
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.options import ColorizeOptions
-from flowchroma_core.pipeline.segments import Part, Segment, file_sha256
+from flowchroma_core.pipeline.segments import Part, Segment, file_sha256, part_size
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def _difference(data: dict[str, Any], key: dict[str, Any]) -> str | None:
 
 def _intact(part: Part) -> bool:
     try:
-        return part.path.stat().st_size == part.size and file_sha256(part.path) == part.sha256
+        return part_size(part.path) == part.size and file_sha256(part.path) == part.sha256
     except OSError:
         return False
 

@@ -34,7 +34,6 @@ from flowchroma_core.pipeline.guided import GuidanceSource
 from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.pipeline.shots import CutDetector
 from flowchroma_core.pipeline.stages import run_stages
-from flowchroma_core.video.presets import get_preset
 from flowchroma_core.video.reader import Frame, VideoInfo, open_video
 from flowchroma_core.video.timecode import offset_timecode
 from flowchroma_core.video.writer import VideoWriter
@@ -122,12 +121,27 @@ class Part:
         )
 
 
+def _files(path: Path) -> list[Path]:
+    """A part's files: the file itself, or an image sequence part's frames, in order."""
+    return sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+
+
 def file_sha256(path: Path) -> str:
+    """SHA-256 of a part file, or of an image sequence part's file names and contents."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
+    folder = path.is_dir()
+    for file in _files(path):
+        if folder:
+            digest.update(f"{file.name}\n".encode())
+        with open(file, "rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
     return digest.hexdigest()
+
+
+def part_size(path: Path) -> int:
+    """Bytes in a part file, or in an image sequence part's files."""
+    return sum(f.stat().st_size for f in _files(path))
 
 
 # ---------------------------------------------------------------------------------------
@@ -210,13 +224,9 @@ def plan_segments(
 # Rendering one segment
 
 
-def segmentable(codec: str) -> bool:
-    """Whether exports in ``codec`` go through segments (image sequences do not, yet)."""
-    return not get_preset(codec).is_image_sequence
-
-
 def part_name(segment: Segment, destination: Path) -> str:
-    """``part_0003.mkv``: a segment's part file, in the destination's container."""
+    """``part_0003.mkv``: a segment's part file, in the destination's container (for an
+    image sequence the folder ``part_0003``, whatever the destination's extension)."""
     return f"part_{segment.index:04d}{Path(destination).suffix}"
 
 
@@ -284,12 +294,13 @@ def render_segment(
                     f"{film_path}: no frame of segment {segment.index} "
                     f"({segment.start}..{segment.stop}) could be decoded"
                 )
+        part_path = writer.destination  # an image sequence's folder drops the extension
     part = Part(
         index=segment.index,
         path=part_path,
         frames=done,
         offset=Fraction(0) if absolute else first_time - origin,
-        size=part_path.stat().st_size,
+        size=part_size(part_path),
         sha256=file_sha256(part_path),
         seconds=time.perf_counter() - begin,
         model_seconds=model_seconds,

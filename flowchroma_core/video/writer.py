@@ -39,7 +39,7 @@ from types import TracebackType
 
 import av
 import numpy as np
-from av.container import OutputContainer
+from av.container import InputContainer, OutputContainer
 from av.packet import Packet
 from av.video.stream import VideoStream
 
@@ -191,10 +191,6 @@ class VideoWriter:
         self._frame_ticks = max(1, round_half_up(self._frame_step / self.time_base))
 
         if self._template is not None:
-            if preset.is_image_sequence:
-                raise VideoWriteError(
-                    f"Cannot copy parts into an image sequence: {self.destination}"
-                )
             stream = self._stream_from_template(container, self._template, source)
         else:
             options = dict(preset.options) | dict(self.pixel_format.options)
@@ -259,13 +255,27 @@ class VideoWriter:
         self, container: OutputContainer, template: Path, source: SourceInfo
     ) -> VideoStream:
         """The output's video stream with the codec parameters of a part file (copy mode)."""
-        with av.open(str(template)) as part:
+        with self._open_part(template) as part:
             stream = container.add_stream_from_template(part.streams.video[0], opaque=True)
         assert isinstance(stream, VideoStream)
         stream.time_base = self.time_base
         if source.frame_rate:  # the MOV muxer writes the timecode track only with a rate
             stream.codec_context.framerate = Fraction(source.frame_rate)
         return stream
+
+    def _open_part(self, part: Path) -> InputContainer:
+        """A part for reading its packets: a file, or an image sequence part's folder of
+        frames (read as the image2 demuxer's pattern, one packet a file, timed at the
+        source's rate so that the parts' timestamps follow on)."""
+        if not self.preset.is_image_sequence:
+            return av.open(str(part))
+        pattern = part / f"{part.name}_%06d{self._plan.frame_ext}"
+        rate = Fraction(self._source.frame_rate)
+        return av.open(
+            str(pattern),
+            format="image2",
+            options={"framerate": f"{rate.numerator}/{rate.denominator}", "start_number": "0"},
+        )
 
     def _tag_colour(self, stream: VideoStream, source: SourceInfo) -> None:
         """Range, matrix, primaries and transfer: from the source, or defaults that say so."""
@@ -329,7 +339,7 @@ class VideoWriter:
             raise RuntimeError("copy_part() needs an open writer made with a template")
         frames = 0
         try:
-            with av.open(str(part)) as source:
+            with self._open_part(Path(part)) as source:
                 video = source.streams.video[0]
                 last_time = self._end_time
                 for packet in source.demux(video):

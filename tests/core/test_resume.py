@@ -147,3 +147,38 @@ def test_a_journal_of_other_colour_guidance_is_refused(film: Path, tmp_path: Pat
         Journal.load(tmp_path, key("2222"))
     with pytest.raises(JournalMismatchError, match="other colour guidance"):
         Journal.load(tmp_path, key(None))
+
+
+def test_an_image_sequence_is_segmented_resumed_and_equal_file_for_file(
+    film: Path, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    session = ModelSession.around(FlowChroma(TINY_CONFIG, backbone_weights="pretrained"))
+    out = tmp_path / "reel.png"  # the frame folder "reel"
+    token = CancelToken()
+
+    def cancel_after_first_segment(p: Progress) -> None:
+        if p.done > SHOTS[0] + SHOTS[1]:
+            token.cancel()
+
+    common = {"options": OPTIONS, "session": session, "codec": "png", "segment_frames": 20}
+    with pytest.raises(Cancelled):
+        colorize_file(film, out, on_progress=cancel_after_first_segment, cancel=token, **common)
+    folder = work_folder(out)
+    assert _done(folder) == 1 and not (tmp_path / "reel").exists()
+    assert [p.name for p in folder.glob("part_*")] == ["part_0000"]  # a folder of frames
+
+    result = colorize_file(film, out, **common)
+    assert result.frames == sum(SHOTS) and 0 < result.resumed_frames < sum(SHOTS)
+    assert not folder.exists()
+    fresh = colorize_file(film, tmp_path / "fresh.png", **common)
+    assert fresh.resumed_frames == 0
+
+    def files(folder: Path) -> list[tuple[str, bytes]]:
+        stem = folder.name
+        return [(p.name.replace(stem, "X"), p.read_bytes()) for p in sorted(folder.iterdir())]
+
+    got, want = files(tmp_path / "reel"), files(tmp_path / "fresh")
+    assert [n for n, _ in got].count("X.wav") == 1  # the audio beside the frames
+    assert len(got) == sum(SHOTS) + 1
+    assert got == want  # every frame file, bit for bit
