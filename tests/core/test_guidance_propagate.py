@@ -113,7 +113,7 @@ def test_a_still_of_its_own_frame_is_carried_everywhere_with_a_confidence() -> N
         truth = _colour_of(frames[t])
         assert np.abs(out[t, ..., :2][inner] - truth[inner]).mean() < 3.0, t
         conf = out[t, ..., 2][inner]
-        assert np.median(conf) == pytest.approx(np.exp(-abs(t - 4) / 16), rel=0.1), t
+        assert np.median(conf) > 0.8, t  # the flow holds: no decay with time alone
 
 
 def test_carried_colour_loses_confidence_where_the_picture_no_longer_matches() -> None:
@@ -121,5 +121,5 @@ def test_carried_colour_loses_confidence_where_the_picture_no_longer_matches() -
     greys = _greys(frames)
     greys[5] = _greys(panning(1, H, W, seed=7))[0]  # another picture: a cut the scan missed
     out = carry_colour(greys, 0, _colour_of(frames[0]))
-    assert np.median(out[4, ..., 2]) > 0.7
-    assert np.median(out[5, ..., 2]) < 0.2
+    assert np.median(out[4, ..., 2]) > 0.9
+    assert np.median(out[5, ..., 2]) < 0.5
