@@ -28,11 +28,16 @@ def cmd_model_info(args: argparse.Namespace) -> int:
             f"model file:   {path} ({shipped}FlowChroma {meta.flowchroma_version}, {meta.created})"
         )
         training = meta.training
-        if training:
-            data = training.get("data", {})
+        base = training.get("base")
+        runs = [("trained:", base or training), ("fine-tuned:", training if base else {})]
+        for label, run in runs:
+            if not run:
+                continue
+            data = run.get("data", {})
+            what = "guidance paths only, " if run.get("settings", {}).get("guidance_only") else ""
             print(
-                f"trained:      {training.get('steps', training.get('step', '?'))} steps, "
-                f"loss {training.get('loss', '?')}, batch {training.get('batch', '?')}; "
+                f"{label:<13} {run.get('steps', run.get('step', '?'))} steps, {what}"
+                f"loss {run.get('loss', '?')}, batch {run.get('batch', '?')}; "
                 f"{data.get('videos', '?')} videos ({data.get('video_frames', '?')} frames), "
                 f"{data.get('photos', '?')} photos"
             )

@@ -64,6 +64,11 @@ def ship(
     data["folders"] = [Path(f).name for f in data.get("folders", [])]  # no local paths
     training["data"] = data
     training.pop("config_file", None)
+    start = training.get("settings", {}).get("init_from")
+    if start and Path(start).exists():  # a fine-tune: keep what its starting model was
+        base = read_metadata(Path(start)).training
+        training["base"] = base.get("base", base)
+        training["settings"] = {**training["settings"], "init_from": Path(start).name}
     report: dict[str, Any] = {}
     if evaluation is not None:
         full = json.loads(evaluation.read_text())

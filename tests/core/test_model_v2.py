@@ -302,3 +302,29 @@ def test_v2_training_runs_and_resumes_exactly(shared_data: Path, tmp_path: Path)
     assert [r["step"] for r in log] == [1, 2, 3, 4]
     assert "val_ab_mae" in log[1] and "temporal" in log[0]
     assert replace(meta.config, colour_bins=0) == replace(config("whole").model, colour_bins=0)
+
+
+def test_a_shipped_fine_tune_keeps_its_base_training_and_model_info_shows_both(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    from flowchroma_core.model.files import read_metadata
+    from flowchroma_core.training.ship import ship
+
+    base = tmp_path / "base.safetensors"
+    save_model(_model(), base, training={"steps": 1500, "loss": "classes", "batch": 4})
+    tuned = tmp_path / "tuned.safetensors"
+    settings = {"init_from": str(base), "guidance_only": True}
+    save_model(_model(), tuned, training={"steps": 800, "loss": "classes", "settings": settings})
+    out = ship(tuned, tmp_path / "shipped.safetensors", manifest=None, evaluation=None)
+    training = read_metadata(out).training
+    assert training["base"]["steps"] == 1500 and training["steps"] == 800
+    assert training["settings"]["init_from"] == "base.safetensors"  # no local path kept
+    shown = subprocess.run(
+        [sys.executable, "-m", "flowchroma_core.cli", "model-info", "--model", str(out)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "trained:      1500 steps" in shown
+    assert "fine-tuned:   800 steps, guidance paths only" in shown
