@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -70,17 +71,21 @@ def grey_copy(source: Path, destination: Path, frames: int) -> int:
     return written
 
 
-def run_batch(films: list[Path], outdir: Path, extra: list[str], model: str | None) -> float:
+def run_batch(
+    films: list[Path], outdir: Path, extra: list[str], model: str | None, env: dict | None = None
+) -> float:
+    """Wall seconds of one ``flowchroma batch``; NaN when it failed."""
     command = [sys.executable, "-m", "flowchroma_core.cli", "batch", *map(str, films),
                "-o", str(outdir), "--codec", "ffv1", "--quiet", *extra]  # fmt: skip
     if model:
         command += ["--model", model]
     print("$", " ".join(command[2:]), flush=True)
     begin = time.perf_counter()
-    done = subprocess.run(command, env={**os.environ, **LOOPBACK}, text=True)
+    done = subprocess.run(command, env={**os.environ, **LOOPBACK, **(env or {})}, text=True)
     seconds = time.perf_counter() - begin
     if done.returncode != 0:
         print(f"exit code {done.returncode}", flush=True)
+        return float("nan")
     return seconds
 
 
@@ -90,11 +95,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_cluster(nodes: int, temp: Path) -> tuple[str, list[subprocess.Popen]]:
+def auth_env(temp: Path) -> dict[str, str]:
+    """Ray token authentication for the simulated cluster (Ray 2.59+ turns it on by default
+    for local clusters): one token file shared by every node and by the driver."""
+    token = temp / "ray_auth_token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+
+
+def start_cluster(nodes: int, auth: dict[str, str]) -> tuple[str, list[subprocess.Popen]]:
     """A head and ``nodes - 1`` worker nodes on 127.0.0.1, one CPU each, each its own
     process group (``ray start --block``) so that a node can be killed whole."""
     port = free_port()
-    env = {**os.environ, **LOOPBACK}
+    env = {**os.environ, **LOOPBACK, **auth}
     ray = str(Path(sys.executable).with_name("ray"))
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--block"]
 
@@ -141,14 +155,15 @@ def main() -> int:
             films, work / "ray", ["--ray", "--workers", str(args.workers)], args.model)
         outdirs = {"one process": work / "seq", f"--ray, {args.workers} workers": work / "ray"}
         if args.nodes:
-            address, procs = start_cluster(args.nodes, work)
+            auth = auth_env(work)
+            address, procs = start_cluster(args.nodes, auth)
             label = f"{args.nodes} nodes, 1 killed"
             try:
                 killer = subprocess.Popen(  # SIGKILL the last worker node's process group
                     ["sh", "-c", f"sleep {args.kill_after}; kill -9 -{procs[-1].pid}"])
                 runs[label] = run_batch(films, work / "nodes",
                                         ["--ray", address, "--workers", str(args.nodes)],
-                                        args.model)  # fmt: skip
+                                        args.model, auth)  # fmt: skip
                 killer.wait()
             finally:
                 stop_cluster(procs)
@@ -162,6 +177,9 @@ def main() -> int:
                 and frame_hashes(str(outdirs[label] / f.name)) == reference[f.name]
                 for f in films
             )
+            if seconds != seconds:  # NaN: the run failed (its error is printed above)
+                print(f"{label:<24} {'failed':>8}")
+                continue
             print(f"{label:<24} {seconds:8.1f} {total / seconds:7.2f} {base / seconds:8.2f}  "
                   f"{'yes' if equal else 'NO'}")  # fmt: skip
     finally:

@@ -78,7 +78,14 @@ def ray_cluster(address: str | None = None, *, num_cpus: int | None = None) -> I
             logger.warning("the local Ray instance uses %s, not 127.0.0.1 (Ray was imported "
                            "before %s=0 could be set)", node, LOOPBACK_ENV)  # fmt: skip
     else:
-        ray.init(address=address, log_to_driver=False)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except ConnectionError as error:
+            raise FlowChromaError(
+                f"cannot join the Ray cluster at {address}: {error} (a cluster with token "
+                "authentication needs the same RAY_AUTH_MODE=token and RAY_AUTH_TOKEN or "
+                "RAY_AUTH_TOKEN_PATH here as on its nodes)"
+            ) from error
     logger.info("Ray ready in %.1f s: %s", time.perf_counter() - begin, ray.cluster_resources())
     try:
         yield ray
