@@ -45,8 +45,14 @@ RAY_MISSING = (
     "(or run the batch without --ray)"
 )
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-MAX_RESTARTS = 3
-"""How often Ray restarts a worker that died, and retries the task it was running."""
+MAX_RETRIES = 3
+"""How often a segment lost with its worker is given to another worker before its film
+fails. The driver retries, not Ray: a worker Ray restarts on a node that is gone would
+wait for room that never comes, and the batch with it."""
+
+START_TIMEOUT = 300.0
+"""Seconds to wait for workers to start (a Ray worker process imports torch and loads the
+model's code; 10-80 s on a small machine). Workers the cluster has no room for are dropped."""
 
 
 def import_ray(*, local: bool) -> ModuleType:
@@ -146,19 +152,20 @@ class SegmentWorker:
         return part, os.getpid()
 
 
-def start_workers(ray: Any, workers: int | None = None) -> list[Any]:
-    """The actor pool: by default one actor per GPU (one GPU each), or per CPU without
-    GPUs (one CPU each, computing with this process's PyTorch thread count). More workers
-    than GPUs share them (``num_gpus`` a fraction), so that several segments' decoding and
-    encoding on the CPU keep one GPU busy."""
+def start_workers(ray: Any, workers: int | None = None) -> Callable[[], Any]:
+    """A factory of workers: by default one actor per GPU (one GPU each), or per CPU
+    without GPUs (one CPU each, computing with this process's PyTorch thread count). More
+    workers than GPUs share them (``num_gpus`` a fraction), so that several segments'
+    decoding and encoding on the CPU keep one GPU busy. Returns the factory; its
+    ``count`` attribute is how many to start."""
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     cpus = int(resources.get("CPU", 1))
     count = workers or (gpus if gpus else max(1, cpus))
-    retries = {"max_restarts": MAX_RESTARTS, "max_task_retries": MAX_RESTARTS}
+    once = {"max_restarts": 0, "max_task_retries": 0}  # lost work is retried by the driver
     if gpus:
         share = min(1.0, gpus / count)
-        actor = ray.remote(num_gpus=share, num_cpus=1, **retries)(SegmentWorker)
+        actor = ray.remote(num_gpus=share, num_cpus=1, **once)(SegmentWorker)
         threads = None
         said = "one GPU" if share == 1.0 else f"{share:.2g} of a GPU"
     else:
@@ -166,11 +173,16 @@ def start_workers(ray: Any, workers: int | None = None) -> list[Any]:
 
         # PyTorch's CPU results depend (in the last bit) on its thread count: each worker
         # uses the driver's, so a Ray export is bit for bit the in-process one
-        actor = ray.remote(num_cpus=1, **retries)(SegmentWorker)
+        actor = ray.remote(num_cpus=1, **once)(SegmentWorker)
         threads = torch.get_num_threads()
         said = f"one CPU ({threads} PyTorch threads, as this process)"
     logger.info("%d Ray worker(s), %s each", count, said)
-    return [actor.remote(threads) for _ in range(count)]
+
+    def spawn() -> Any:
+        return actor.remote(threads)
+
+    spawn.count = count  # type: ignore[attr-defined]
+    return spawn
 
 
 def run_ray(
@@ -186,16 +198,35 @@ def run_ray(
     """Colorize every film of ``request`` on the connected Ray cluster.
 
     ``on_workers(pids)`` is called once the workers are up, ``on_part(film, part, pid)``
-    after each part is recorded (tests use them to kill a worker mid-run).
+    after each part is recorded (tests use them to kill a worker mid-run). A worker that
+    dies (its process or its node) costs only its segment, which goes to another worker
+    (``MAX_RETRIES``); a replacement is started and joins when the cluster has room.
     """
+    from ray.exceptions import RayError
+
     queue = FilmQueue(request, model=model_key(request.options), progress=progress,
                       cancel=cancel)  # fmt: skip
-    actors = start_workers(ray, workers)
-    pids = ray.get([a.pid.remote() for a in actors])
+    spawn = start_workers(ray, workers)
+    actors = [spawn() for _ in range(spawn.count)]  # type: ignore[attr-defined]
+    refs = {a.pid.remote(): a for a in actors}
+    ready, waiting = ray.wait(list(refs), num_returns=len(refs), timeout=START_TIMEOUT)
+    up, pids = [], []
+    for ref in ready:
+        try:
+            pids.append(ray.get(ref))
+            up.append(refs[ref])
+        except RayError as error:
+            logger.warning("a Ray worker could not start: %s", error)
+    for ref in waiting:
+        logger.warning("no room on the cluster for a Ray worker after %.0f s", START_TIMEOUT)
+        with contextlib.suppress(Exception):
+            ray.kill(refs[ref], no_restart=True)
+    if not up:
+        raise FlowChromaError(f"no Ray worker started within {START_TIMEOUT:.0f} s")
     logger.info("Ray workers up: pids %s", pids)
     if on_workers is not None:
         on_workers(pids)
-    pool = _Pool(ray, queue, actors, on_part)
+    pool = _Pool(ray, queue, up, on_part, spawn)
     try:
         pool.run(cancel)
     except KeyboardInterrupt:
@@ -204,7 +235,7 @@ def run_ray(
         queue.stop()
         return queue.result(cancelled=True)
     finally:
-        for actor in actors:
+        for actor in pool.every_actor():
             with contextlib.suppress(Exception):
                 ray.kill(actor, no_restart=True)
     return queue.result()
@@ -219,30 +250,62 @@ class _Pool:
         queue: FilmQueue,
         actors: list[Any],
         on_part: Callable[[Path, Part, int], None] | None,
+        spawn: Callable[[], Any],
     ) -> None:
         self.ray = ray
         self.films = queue
         self.idle = list(actors)
-        self.todo: deque[tuple[int, Segment]] = deque()
+        self.todo: deque[tuple[int, Segment | None]] = deque()  # None: plan the film
         self.left: dict[int, int] = {}  # tasks not yet returned, per film position
-        self.inflight: dict[Any, tuple[int, Any]] = {}
+        self.inflight: dict[Any, tuple[int, Any, Segment | None]] = {}
+        self.starting: dict[Any, Any] = {}  # pid() ref -> a replacement worker
+        self.tries: dict[tuple[int, int | None], int] = {}
+        self.lost = 0  # workers lost during the run
         self.on_part = on_part
+        self.spawn = spawn
+        self.actors = list(actors)  # every worker started, to be stopped at the end
+        self._alone_since: float | None = None
+
+    def every_actor(self) -> list[Any]:
+        return list(self.actors)
 
     def run(self, cancel: CancelToken | None) -> None:
         while True:
             if cancel is not None and cancel.cancelled:
                 raise KeyboardInterrupt
             self._dispatch()
-            if not self.inflight:
-                if self.todo or self.films.has_more():
-                    if not self.idle:
-                        self._fail_all("every Ray worker was lost")
-                        return
-                    continue
+            if not self.inflight and not (self.todo or self.films.has_more()):
                 return
-            ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=1.0)
+            if not self.inflight and not self.idle and self._no_worker_for_too_long():
+                self._fail_all("every Ray worker was lost, and none could be started again")
+                return
+            waits = [*self.inflight, *self.starting]
+            ready, _ = self.ray.wait(waits, num_returns=1, timeout=1.0)
             for ref in ready:
-                self._collect(ref)
+                if ref in self.starting:
+                    self._joined(ref)
+                else:
+                    self._collect(ref)
+
+    def _no_worker_for_too_long(self) -> bool:
+        if not self.starting:
+            return True
+        now = time.perf_counter()
+        self._alone_since = self._alone_since or now
+        return now - self._alone_since > START_TIMEOUT
+
+    def _joined(self, ref: Any) -> None:
+        from ray.exceptions import RayError
+
+        actor = self.starting.pop(ref)
+        try:
+            pid = self.ray.get(ref)
+        except RayError as error:
+            logger.warning("a replacement Ray worker could not start: %s", error)
+            return
+        logger.info("a replacement Ray worker joined (pid %s)", pid)
+        self._alone_since = None
+        self.idle.append(actor)
 
     def _dispatch(self) -> None:
         while self.idle:
@@ -255,12 +318,15 @@ class _Pool:
             work = self.films.open.get(position)
             if work is None:
                 continue  # the film failed meanwhile
+            if segment is None:
+                self._plan(position, work)
+                continue
             actor = self.idle.pop()
             ref = actor.render.remote(
                 work.film.source, segment, work.options, work.part_path(segment),
                 work.codec, work.frame_rate,
             )  # fmt: skip
-            self.inflight[ref] = (position, actor)
+            self.inflight[ref] = (position, actor, segment)
 
     def _plan_next(self) -> None:
         item = self.films.next_work(plan=False)
@@ -268,13 +334,16 @@ class _Pool:
             return
         position, work = item
         if work.needs_plan:
-            actor = self.idle.pop()
-            request = self.films.request
-            ref = actor.plan.remote(work.film.source, work.options, request.segment_frames,
-                                    work.frame_rate)  # fmt: skip
-            self.inflight[ref] = (position, actor)
+            self._plan(position, work)
             return
         self._enqueue(position, work)
+
+    def _plan(self, position: int, work: FilmWork) -> None:
+        actor = self.idle.pop()
+        request = self.films.request
+        ref = actor.plan.remote(work.film.source, work.options, request.segment_frames,
+                                work.frame_rate)  # fmt: skip
+        self.inflight[ref] = (position, actor, None)
 
     def _enqueue(self, position: int, work: FilmWork) -> None:
         pending = work.pending()
@@ -286,7 +355,7 @@ class _Pool:
     def _collect(self, ref: Any) -> None:
         from ray.exceptions import RayActorError, RayTaskError
 
-        position, actor = self.inflight.pop(ref)
+        position, actor, segment = self.inflight.pop(ref)
         work: FilmWork | None = self.films.open.get(position)
         try:
             value, pid = self.ray.get(ref)
@@ -295,11 +364,8 @@ class _Pool:
             cause = error.cause if error.cause is not None else error
             self.films.fail(position, cause)
             return
-        except RayActorError as error:  # the worker died more often than Ray restarts it
-            logger.warning("a Ray worker is lost for good: %s", error)
-            self.films.fail(position, FlowChromaError(
-                f"a Ray worker died {MAX_RESTARTS + 1} times on this film: {error}"
-            ))  # fmt: skip
+        except RayActorError as error:  # the worker died (its process or its node)
+            self._lost(position, segment, error)
             return
         self.idle.append(actor)
         if work is None:
@@ -315,6 +381,28 @@ class _Pool:
         self.left[position] -= 1
         if self.left[position] == 0:
             self.films.complete(position)
+
+    def _lost(self, position: int, segment: Segment | None, error: Exception) -> None:
+        """A worker died with a task: the task goes back to the queue (its film fails after
+        ``MAX_RETRIES``), and a replacement worker is started."""
+        self.lost += 1
+        with contextlib.suppress(Exception):
+            replacement = self.spawn()
+            self.actors.append(replacement)
+            self.starting[replacement.pid.remote()] = replacement
+        if position not in self.films.open:
+            return  # the film failed meanwhile
+        key = (position, None if segment is None else segment.index)
+        self.tries[key] = self.tries.get(key, 0) + 1
+        what = "its plan" if segment is None else f"segment {segment.index}"
+        if self.tries[key] > MAX_RETRIES:
+            self.films.fail(position, FlowChromaError(
+                f"Ray workers died {self.tries[key]} times on {what} of this film: {error}"
+            ))  # fmt: skip
+            return
+        logger.warning("a Ray worker was lost (%s); %s goes to another worker",
+                       type(error).__name__, what)  # fmt: skip
+        self.todo.appendleft((position, segment))
 
     def cancel(self) -> None:
         for ref in list(self.inflight):
