@@ -328,3 +328,40 @@ def test_a_shipped_fine_tune_keeps_its_base_training_and_model_info_shows_both(
     ).stdout  # fmt: skip
     assert "trained:      1500 steps" in shown
     assert "fine-tuned:   800 steps, guidance paths only" in shown
+
+
+def test_a_guidance_fine_tune_trains_the_blend_on_carried_colour_and_keeps_automatic(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    clips, photos = tmp_path / "clips", tmp_path / "photos"
+    clips.mkdir()
+    photos.mkdir()
+    for p in sorted((shared_data / "clips").glob("*.mp4"))[:3]:
+        (clips / p.name).symlink_to(p)
+    for p in sorted((shared_data / "photos").glob("*.jpg"))[:4]:
+        (photos / p.name).symlink_to(p)
+    paths = {"clips": clips, "photos": photos, "cache": tmp_path / "cache"}
+    base_toml = tmp_path / "base.toml"
+    base_toml.write_text(V2_TOML.format(run=tmp_path / "base", **paths))
+    base = train(load_train_config(base_toml))
+    tuned_toml = tmp_path / "tuned.toml"
+    text = V2_TOML.format(run=tmp_path / "tuned", **paths)
+    text = text.replace("guidance = true", "guidance = true\nguide_blend = true")
+    fine_tune = f'init_from = "{base}"\nguidance_only = true\nblend_weight = 20.0\n'
+    text = text.replace("guide_from = 2", f"guide_from = 0\n{fine_tune}weight_decay = 0.0")
+    tuned_toml.write_text(text)
+    tuned = train(load_train_config(tuned_toml))
+
+    assert sorted((tmp_path / "cache").glob("*.carried.npy"))  # built before the first step
+    log = [json.loads(r) for r in (tmp_path / "tuned" / "log.jsonl").read_text().splitlines()]
+    assert any("blend" in r for r in log)
+    a, _ = load_model(base, backbone_weights="random")
+    b, meta = load_model(tuned, backbone_weights="random")
+    b.backbone.load_state_dict(a.backbone.state_dict())  # the same (random) frozen backbone
+    assert meta.config.guide_blend and not a.config.guide_blend
+    l = torch.rand(1, 4, 1, 64, 96) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(a(l)[0], b(l)[0])  # the automatic result is untouched
+        hints = torch.zeros(1, 4, 3, 64, 96)
+        hints[:, :, :, 10:30, 10:40] = torch.tensor([0.4, 0.2, 1.0])[:, None, None]
+        assert not torch.equal(b(l, hints=hints)[0], a(l, hints=hints)[0])
