@@ -280,6 +280,8 @@ class _Pool:
                 self._fail_all("every Ray worker was lost, and none could be started again")
                 return
             waits = [*self.inflight, *self.starting]
+            if not waits:  # idle workers and films still to open: dispatch again
+                continue
             ready, _ = self.ray.wait(waits, num_returns=1, timeout=1.0)
             for ref in ready:
                 if ref in self.starting:
