@@ -43,6 +43,7 @@ from flowchroma_core.guidance.references import ReferenceSpec
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.colorizer import Colorizer
 from flowchroma_core.pipeline.options import ColorizeOptions
+from flowchroma_core.training.data import cover
 from flowchroma_core.video.reader import open_video, read_rgb
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -142,22 +143,12 @@ def _with_still_hints(args, session, seqs, options, report) -> None:
     print(f"({time.perf_counter() - begin:.0f} s)")
 
 
-def _cover(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
-    ih, iw = rgb.shape[:2]
-    scale = max(h / ih, w / iw)
-    nh, nw = max(h, round(ih * scale)), max(w, round(iw * scale))
-    resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
-    top, left = (nh - h) // 2, (nw - w) // 2
-    return np.ascontiguousarray(resized[top : top + h, left : left + w])
-
-
-@torch.inference_mode()
 def _sweep(session: ModelSession, images: list[np.ndarray]) -> dict[int, list[float]]:
     model = session.model
     h, w = model.config.input_height, model.config.input_width
     out: dict[int, list[float]] = {n: [] for n in POINTS}
     for k, rgb in enumerate(images):
-        rgb = _cover(rgb, h, w)
+        rgb = np.ascontiguousarray(cover(rgb, h, w))
         lightness, ab = baselines.split_lab(rgb)
         l = lab.normalize_l(torch.from_numpy(lightness))[None, None, None]
         feats = model.backbone_features(l)

@@ -42,11 +42,10 @@ from flowchroma_core.evaluation import metrics
 from flowchroma_core.evaluation.report import (
     EvalReport,
     EvaluationError,
-    Reference,
     VideoResult,
     _clean,
 )
-from flowchroma_core.evaluation.run import _MethodMeter, to_rgb8
+from flowchroma_core.evaluation.run import _MethodMeter, to_rgb8, video_result
 from flowchroma_core.fileio import atomic_path
 from flowchroma_core.guidance import baselines
 from flowchroma_core.guidance.film_source import FilmGreys, guidance_for_film
@@ -278,21 +277,7 @@ def evaluate_guided_video(
                     if sampled:
                         distances[m].append((t, meters[m].psnr[-1]))
         greys.close()
-    result = VideoResult(
-        name=path.name,
-        path=str(path),
-        frames=n,
-        sampled=len(original.colourfulness),
-        original=Reference(
-            colourfulness=float(np.nanmean(original.colourfulness))
-            if original.colourfulness
-            else float("nan"),
-            cdc=original.cdc.value,
-            warp_error=original.warp.value,
-        ),
-        methods={m: meters[m].scores() for m in GUIDED_METHODS},
-        seconds=time.perf_counter() - begin,
-    )
+    result = video_result(path, n, original, meters, begin)
     logger.info(
         "%s (%s): %s",
         path.name,

@@ -164,6 +164,26 @@ class _MethodMeter:
         )
 
 
+def video_result(
+    path: Path, frames: int, original: _MethodMeter, meters: dict[str, _MethodMeter], begin: float
+) -> VideoResult:
+    """One video's scores: each method's meter, and the originals' own colourfulness, CDC
+    and warp error (what the methods are compared with)."""
+    return VideoResult(
+        name=path.name,
+        path=str(path),
+        frames=frames,
+        sampled=len(original.colourfulness),
+        original=Reference(
+            colourfulness=nanmean(original.colourfulness),
+            cdc=original.cdc.value,
+            warp_error=original.warp.value,
+        ),
+        methods={m: meter.scores() for m, meter in meters.items()},
+        seconds=time.perf_counter() - begin,
+    )
+
+
 def _colour_stream(
     session: ModelSession, options: ColorizeOptions, frames: Iterator[Frame], info: VideoInfo
 ) -> Iterator[tuple[int, np.ndarray]]:
@@ -246,19 +266,7 @@ def evaluate_video(
     frames = t + 1
     if frames == 0:
         raise EvaluationError(f"{path}: no frame could be read")
-    result = VideoResult(
-        name=path.name,
-        path=str(path),
-        frames=frames,
-        sampled=len(original.colourfulness),
-        original=Reference(
-            colourfulness=nanmean(original.colourfulness),
-            cdc=original.cdc.value,
-            warp_error=original.warp.value,
-        ),
-        methods={m: meters[m].scores() for m in methods},
-        seconds=time.perf_counter() - begin,
-    )
+    result = video_result(path, frames, original, {m: meters[m] for m in methods}, begin)
     logger.info(
         "%s: %d frames in %.1f s; %s",
         path.name,

@@ -61,7 +61,7 @@ def list_photos(folders: Sequence[str]) -> list[Path]:
     return sorted(p for f in folders for p in Path(f).iterdir() if p.suffix.lower() in exts)
 
 
-def _cover(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
+def cover(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
     """Resize (aspect kept) so that the image covers h x w, then centre-crop to it."""
     ih, iw = rgb.shape[:2]
     scale = max(h / ih, w / iw)
@@ -172,7 +172,7 @@ def build_cache(
     entries = []
     for i, path in enumerate(tqdm(videos, desc="decoding videos", unit="video")):
         frames = np.stack(
-            [_cover(f, vh, vw) for f in read_rgb(path, max_frames=data.max_frames_per_video)]
+            [cover(f, vh, vw) for f in read_rgb(path, max_frames=data.max_frames_per_video)]
         )
         name = f"{i:03d}_{path.stem}"
         np.save(root / f"{name}.frames.npy", frames)
@@ -183,7 +183,7 @@ def build_cache(
         ph, pw = round(cfg.input_height * PHOTO_MARGIN), round(cfg.input_width * PHOTO_MARGIN)
         stack = np.stack(
             [
-                _cover(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), ph, pw)
+                cover(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), ph, pw)
                 for p in tqdm(photos, desc="reading photos", unit="photo")
             ]
         )

@@ -32,7 +32,7 @@ from flowchroma_core.errors import FlowChromaError
 from flowchroma_core.fileio import atomic_path
 from flowchroma_core.training import colour_classes
 from flowchroma_core.training.config import DataConfig
-from flowchroma_core.training.data import _cover, list_photos, list_videos, luma_lightness
+from flowchroma_core.training.data import cover, list_photos, list_videos, luma_lightness
 from flowchroma_core.video.reader import read_rgb
 
 logger = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def build_spatial_cache(
             frames = np.load(root / f"{name}.frames.npy", mmap_mode="r")
         else:
             frames = np.stack(
-                [_cover(f, h, w) for f in read_rgb(path, max_frames=data.max_frames_per_video)]
+                [cover(f, h, w) for f in read_rgb(path, max_frames=data.max_frames_per_video)]
             )
             feats = np.lib.format.open_memmap(
                 root / f"{name}.features.npy", mode="w+", dtype=np.float16, shape=(len(frames), dim)
@@ -150,7 +150,7 @@ def build_spatial_cache(
     if photos and not (root / "photos.features.npy").exists():
         stack = np.stack(
             [
-                _cover(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), h, w)
+                cover(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), h, w)
                 for p in tqdm(photos, desc="photos", unit="photo")
             ]
         )
