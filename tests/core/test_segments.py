@@ -13,13 +13,14 @@ import torch
 
 from flowchroma_core.model.network import TINY_CONFIG, FlowChroma
 from flowchroma_core.model.session import ModelSession
-from flowchroma_core.pipeline.export import _colorize_whole, colorize_file
+from flowchroma_core.pipeline.export import colorize_file
 from flowchroma_core.pipeline.journal import work_folder
 from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.pipeline.segments import Segment, group_shots, plan_segments
 from flowchroma_core.video.reader import luma_matrix, open_video
 from flowchroma_core.video.writer import codec_for_path
 from tests.core.shot_media import make_shot_film
+from tests.core.single_pass import colorize_single_pass
 
 SHOTS = [10, 9, 11, 9]  # four shots: three cuts
 OPTIONS = ColorizeOptions(window_frames=4, overlap=1)
@@ -43,7 +44,7 @@ def _whole(film: Path, out: Path, session: ModelSession) -> None:
     with open_video(film) as reader:
         info = reader.info
     options = OPTIONS.replace(matrix=luma_matrix(info))
-    _colorize_whole(
+    colorize_single_pass(
         film, out, info, options=options, session=session, codec=codec_for_path(out),
         start=0, stop=info.frame_count, on_progress=None, cancel=None, frame_rate=None,
         begin=time.perf_counter(),
