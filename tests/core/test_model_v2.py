@@ -271,7 +271,8 @@ run_dir = "{run}"
 """
 
 
-def test_v2_training_runs_and_resumes_exactly(shared_data: Path, tmp_path: Path) -> None:
+def _tiny_data(shared_data: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Three real clips and four photos, linked into folders of their own."""
     clips, photos = tmp_path / "clips", tmp_path / "photos"
     clips.mkdir()
     photos.mkdir()
@@ -279,6 +280,11 @@ def test_v2_training_runs_and_resumes_exactly(shared_data: Path, tmp_path: Path)
         (clips / p.name).symlink_to(p)
     for p in sorted((shared_data / "photos").glob("*.jpg"))[:4]:
         (photos / p.name).symlink_to(p)
+    return clips, photos
+
+
+def test_v2_training_runs_and_resumes_exactly(shared_data: Path, tmp_path: Path) -> None:
+    clips, photos = _tiny_data(shared_data, tmp_path)
 
     def config(name: str):
         path = tmp_path / f"{name}.toml"
@@ -333,13 +339,7 @@ def test_a_shipped_fine_tune_keeps_its_base_training_and_model_info_shows_both(
 def test_a_guidance_fine_tune_trains_the_blend_on_carried_colour_and_keeps_automatic(
     shared_data: Path, tmp_path: Path
 ) -> None:
-    clips, photos = tmp_path / "clips", tmp_path / "photos"
-    clips.mkdir()
-    photos.mkdir()
-    for p in sorted((shared_data / "clips").glob("*.mp4"))[:3]:
-        (clips / p.name).symlink_to(p)
-    for p in sorted((shared_data / "photos").glob("*.jpg"))[:4]:
-        (photos / p.name).symlink_to(p)
+    clips, photos = _tiny_data(shared_data, tmp_path)
     paths = {"clips": clips, "photos": photos, "cache": tmp_path / "cache"}
     base_toml = tmp_path / "base.toml"
     base_toml.write_text(V2_TOML.format(run=tmp_path / "base", **paths))
