@@ -28,9 +28,8 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import QApplication
-from qt_wait import wait_until
+from qt_wait import stalls_during_export, wait_until
 
 DEFAULT_FILM = Path(__file__).resolve().parents[2] / "shared" / "data" / "bw" / "chaplin.mp4"
 
@@ -102,49 +101,17 @@ def main() -> int:
     )
 
     print("\nevent-loop stalls during an export (FFV1, whole film, scrubbing every 150 ms):")
-    out = Path(tempfile.mkdtemp(prefix="fc-bench-out-")) / "export.mkv"
-    window.show_export()
-    dialog = window.export_dialog
-    dialog.codec.setCurrentIndex(dialog.codec.findData("ffv1"))
-    dialog.destination.setText(str(out))
-    gaps: list[float] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.nsecsElapsed()]
-
-    def tick() -> None:
-        now = clock.nsecsElapsed()
-        gaps.append((now - last[0]) / 1e6)
-        last[0] = now
-
-    ticker = QTimer()
-    ticker.setInterval(5)
-    ticker.timeout.connect(tick)
-    scrubber = QTimer()
-    scrubber.setInterval(150)
-    scrubber.timeout.connect(
-        lambda: window.seek((window.position + 17) % window.playhead.frame_count)
-    )
-    started = time.perf_counter()
-    dialog.export_button.click()
-    ticker.start()
-    scrubber.start()
-    wait_until(app, lambda: not dialog.running and dialog.last_output is not None, timeout=3600)
-    seconds = time.perf_counter() - started
-    ticker.stop()
-    scrubber.stop()
-    stalls = sorted(max(0.0, g - 5.0) for g in gaps)
-    p99 = stalls[int(0.99 * (len(stalls) - 1))]
-    print(
-        f"  export of {window.playhead.frame_count} frames took {seconds:.1f} s; "
-        f"{len(gaps)} timer ticks"
+    result = stalls_during_export(
+        app, window, lambda: window.seek((window.position + 17) % window.playhead.frame_count)
     )
     print(
-        f"  longest stall {stalls[-1]:.1f} ms, 99th percentile {p99:.1f} ms, "
-        f"median gap {statistics.median(gaps):.1f} ms (target: longest under 100 ms)"
+        f"  export of {window.playhead.frame_count} frames took {result.seconds:.1f} s; "
+        f"{len(result.gaps)} timer ticks"
     )
-    if dialog.message_box is not None:
-        dialog.message_box.close()
+    print(
+        f"  longest stall {result.longest:.1f} ms, 99th percentile {result.p99:.1f} ms, "
+        f"median gap {statistics.median(result.gaps):.1f} ms (target: longest under 100 ms)"
+    )
     window.shutdown()
     window.close()
     return 0

@@ -22,15 +22,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QElapsedTimer, QPointF, Qt, QTimer
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
-from qt_wait import pump, wait_until
+from qt_wait import pump, stalls_during_export, wait_until
 
 CONVERT = "/usr/bin/convert"
 
@@ -164,56 +163,27 @@ def measure_stall(app: QApplication, window, args) -> None:
         f"\nstalls while clicking points during an FFV1 export of {args.export_frames} frames:",
         flush=True,
     )
-    out = Path(tempfile.mkdtemp(prefix="fc-guidance-out-")) / "export.mkv"
     window.playhead.in_point, window.playhead.out_point = 0, args.export_frames - 1
-    window.show_export()
-    dialog = window.export_dialog
-    dialog.codec.setCurrentIndex(dialog.codec.findData("ffv1"))
-    dialog.destination.setText(str(out))
-    gaps: list[float] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.nsecsElapsed()]
-
-    def tick() -> None:
-        now = clock.nsecsElapsed()
-        gaps.append((now - last[0]) / 1e6)
-        last[0] = now
-
     rng = np.random.default_rng(0)
     clicks = [0]
 
     def paint() -> None:
-        g = window.guidance
-        g.editor.popover.hide()
+        window.guidance.editor.popover.hide()
         pane, at = pane_point(window, float(rng.uniform(0.1, 0.9)), float(rng.uniform(0.1, 0.9)))
         QTest.mouseClick(pane, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
         clicks[0] += 1
 
-    ticker, painter = QTimer(), QTimer()
-    ticker.setInterval(5)
-    ticker.timeout.connect(tick)
-    painter.setInterval(150)
-    painter.timeout.connect(paint)
-    started = time.perf_counter()
-    dialog.export_button.click()
-    ticker.start()
-    painter.start()
-    wait_until(app, lambda: not dialog.running and dialog.last_output is not None, timeout=3600)
-    seconds = time.perf_counter() - started
-    ticker.stop()
-    painter.stop()
-    stalls = sorted(max(0.0, gap - 5.0) for gap in gaps)
-    p99 = stalls[int(0.99 * (len(stalls) - 1))]
+    result = stalls_during_export(app, window, paint)
     print(
-        f"  export took {seconds:.1f} s; {clicks[0]} points clicked; {len(gaps)} ticks", flush=True
-    )
-    print(
-        f"  longest stall {stalls[-1]:.1f} ms, 99th percentile {p99:.1f} ms (target: under 100 ms)",
+        f"  export took {result.seconds:.1f} s; {clicks[0]} points clicked; "
+        f"{len(result.gaps)} ticks",
         flush=True,
     )
-    if dialog.message_box is not None:
-        dialog.message_box.close()
+    print(
+        f"  longest stall {result.longest:.1f} ms, 99th percentile {result.p99:.1f} ms "
+        "(target: under 100 ms)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
