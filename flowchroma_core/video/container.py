@@ -45,6 +45,9 @@ _TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
 # How many earlier keyframes a seek that lands after its target may fall back to.
 _MAX_SEEK_RETRIES = 3
 
+# A transport stream's packet sizes: plain, M2TS (timecode prefix), Reed-Solomon.
+_TS_PACKET_SIZES = (188, 192, 204)
+
 _Decoding = Generator[tuple[int, av.VideoFrame], None, None]
 
 
@@ -55,6 +58,55 @@ def _looks_like_mp4(path: Path) -> bool:
             return fh.read(8)[4:8] in _MP4_FIRST_BOXES
     except OSError:
         return False
+
+
+def _ends_inside_a_packet(path: Path, format_name: str, pid: int) -> bool:
+    """Whether an MPEG transport stream was cut short inside its last video packet.
+
+    A transport stream has no index and its video PES packets carry no length, so a file
+    cut short hands the demuxer a last packet with part of a picture, which the decoder
+    may conceal without saying so (the frame shows the one before it). A whole stream is
+    a run of 188-byte TS packets (192 in M2TS, 204 with Reed-Solomon), and each PES packet
+    ends with its TS packet padded out by adaptation-field stuffing. So a file of another
+    size was cut inside a TS packet, and one whose last TS packet of the video PID is full
+    of payload was cut between two (a PES of exactly that length is flagged too: rare,
+    and a warning on one frame costs nothing).
+    """
+    if "mpegts" not in format_name.split(","):
+        return False
+    try:
+        size = path.stat().st_size
+        unit = next((u for u in _TS_PACKET_SIZES if size % u == 0), None)
+        if unit is None:
+            return True
+        with open(path, "rb") as fh:
+            fh.seek(max(0, size - 512 * unit))
+            tail = fh.read()
+    except OSError:
+        return False
+    prefix = 4 if unit == 192 else 0  # M2TS: a 4-byte timecode before each packet
+    for end in range(len(tail), unit - 1, -unit):
+        packet = tail[end - unit + prefix : end - unit + prefix + 188]
+        if packet[0] != 0x47 or ((packet[1] & 0x1F) << 8 | packet[2]) != pid:
+            continue
+        return _stuffing(packet) == 0  # no padding: the PES goes on past the end of the file
+    return False
+
+
+def _stuffing(packet: bytes) -> int:
+    """How many stuffing bytes a 188-byte TS packet's adaptation field holds."""
+    if not packet[3] & 0x20 or packet[4] == 0:  # no adaptation field, or an empty one
+        return 0 if not packet[3] & 0x20 else 1
+    length, flags = packet[4], packet[5]
+    used = 1  # the flags byte
+    used += 6 if flags & 0x10 else 0  # PCR
+    used += 6 if flags & 0x08 else 0  # OPCR
+    used += 1 if flags & 0x04 else 0  # splice countdown
+    if flags & 0x02 and 5 + used < 188:  # private data, led by its length
+        used += 1 + packet[5 + used]
+    if flags & 0x01 and 5 + used < 188:  # the adaptation field extension, led by its length
+        used += 1 + packet[5 + used]
+    return max(0, length - used)
 
 
 def open_container(path: Path) -> av.container.InputContainer:
@@ -122,9 +174,14 @@ class ContainerSource:
             stream = _pick_video_stream(scan, self.name)
             self._stream_index = stream.index
             packets = self._scan_packets(scan, stream)
+            cut_short = _ends_inside_a_packet(path, scan.format.name, stream.id)
         if not packets:
             raise VideoReadError(f"{self.name}: the video stream holds no frames")
         self._build_index(packets)
+        # The frame of the last packet demuxed, when the file ends inside that packet.
+        self._incomplete: int | None = None
+        if cut_short and self._indexed and packets[-1].pts is not None:
+            self._incomplete = self._index_of[packets[-1].pts]
         self._container = open_container(path)
         self._cursor: _Decoding | None = None
         self._last = -1
@@ -339,6 +396,8 @@ class ContainerSource:
         luma, bits, rng = native_luma(frame, self._matrix)
         if frame.is_corrupt:
             self._damage.mark_corrupt(index)
+        elif index == self._incomplete:
+            self._damage.mark_corrupt(index, "may be incomplete: the file ends inside it")
         if self._indexed:
             pts = frame.pts
             seconds = Fraction(pts - self._pts[0]) * self.info.time_base

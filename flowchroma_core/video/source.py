@@ -68,8 +68,8 @@ class Damage:
             self.warn("%s: frame %d is damaged and cannot be decoded%s", self.name, index, detail)
             bisect.insort(self.damaged, index)
 
-    def mark_corrupt(self, index: int) -> None:
-        """Frame ``index`` decoded with errors that the decoder concealed."""
+    def mark_corrupt(self, index: int, why: str = "decoded with errors (concealed)") -> None:
+        """Frame ``index`` decoded with errors that the decoder concealed, or may be incomplete."""
         if index not in self.corrupt:
-            self.warn("%s: frame %d decoded with errors (concealed)", self.name, index)
+            self.warn("%s: frame %d %s", self.name, index, why)
             bisect.insort(self.corrupt, index)

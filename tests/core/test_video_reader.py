@@ -505,21 +505,42 @@ def test_truncated_mp4_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("suffix", [".mkv", ".ts"])
 def test_truncated_stream_reads_what_it_can(tmp_path: Path, suffix: str) -> None:
+    """A stream cut short anywhere: every frame returned shows the picture written for it,
+    or is listed as corrupt. Cuts on a 188-byte TS packet boundary and inside one, since
+    a transport stream's last picture may be cut without the decoder noticing."""
     whole = tmp_path / f"whole{suffix}"
     make_video(whole, frames=60, width=128, height=96, rate=Fraction(25), gop=12)
-    half = _cut_in_half(whole, tmp_path / f"half{suffix}")
-    with open_video(half) as reader:
-        count = len(reader)
-        assert 10 < count < 60
-        frames = list(reader.frames())
-        assert len(frames) + len(reader.damaged_frames) == count
-        assert [f.index for f in frames] == sorted(set(range(count)) - set(reader.damaged_frames))
-        for frame in frames:
-            if frame.index not in reader.corrupt_frames:
-                # the frame shown at this time is the one written for it
-                assert read_pattern_index(frame.luma) == frame.time * 25
-        last = frames[-1]
-        assert np.array_equal(reader[last.index].luma, last.luma)
+    data = whole.read_bytes()
+    flagged = 0
+    for share in (0.35, 0.45, 0.5, 0.55, 0.65):
+        for inside in (0, 93):
+            cut = round(len(data) * share / 188) * 188 + inside
+            half = tmp_path / f"half{suffix}"
+            half.write_bytes(data[:cut])
+            with open_video(half) as reader:
+                count = len(reader)
+                assert 10 < count < 60
+                frames = list(reader.frames())
+                assert len(frames) + len(reader.damaged_frames) == count
+                indexes = sorted(set(range(count)) - set(reader.damaged_frames))
+                assert [f.index for f in frames] == indexes
+                for frame in frames:
+                    if frame.index not in reader.corrupt_frames:
+                        # the frame shown at this time is the one written for it
+                        assert read_pattern_index(frame.luma) == frame.time * 25, cut
+                flagged += len(reader.corrupt_frames)
+                last = frames[-1]
+                assert np.array_equal(reader[last.index].luma, last.luma)
+    if suffix == ".ts":
+        assert flagged, "no cut left a picture incomplete: the test does not test"
+
+
+def test_a_whole_transport_stream_has_no_incomplete_frame(tmp_path: Path) -> None:
+    path = tmp_path / "whole.ts"
+    make_video(path, frames=40, width=128, height=96, rate=Fraction(25), gop=12)
+    with open_video(path) as reader:
+        assert len(list(reader.frames())) == 40
+        assert reader.corrupt_frames == [] and reader.damaged_frames == []
 
 
 def test_damaged_image_in_sequence_is_skipped(tmp_path: Path) -> None:
