@@ -18,9 +18,11 @@ the pass length after a GPU out-of-memory) is in that run's ``RunReport``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -129,6 +131,7 @@ class Colorizer:
         resume: Checkpoint | None = None,
         on_checkpoint: Callable[[Checkpoint], None] | None = None,
         states_only: bool = False,
+        shot_start: int | None = None,
     ) -> ColorizeRun:
         """Colorize ``frames`` with ``options``; the first frame starts a shot.
 
@@ -139,6 +142,9 @@ class Colorizer:
         recorded there: the same colours as a run from the shot's start.
         ``on_checkpoint``: called with a ``Checkpoint`` at every window boundary inside a
         shot. ``states_only``: run the network but yield no frames (``record_checkpoints``).
+        ``shot_start``: the first frame lies inside the shot that starts at this frame and
+        is colorized from a fresh state (the preview's approximate frame): the guidance of
+        that whole shot (points and stills before the first frame) still reaches it.
         """
         if options.precision != self.session.precision:
             raise OptionsError(
@@ -151,7 +157,34 @@ class Colorizer:
         report = RunReport(sub_clip=options.window_frames)
         run = _Run(self.session, options, report, guide)
         run.resume, run.on_checkpoint, run.states_only = resume, on_checkpoint, states_only
+        run.shot_start = shot_start
         return ColorizeRun(run.frames(frames, cancel), report)
+
+
+@contextlib.contextmanager
+def checked_inside(model: torch.nn.Module, cancel: CancelToken | None) -> Iterator[None]:
+    """``cancel`` checked before every layer the model runs on this thread.
+
+    A window's forward pass is seconds on a CPU; a run cancelled in it (the preview when
+    the restorer clicks elsewhere) then stops within one layer instead of after the whole
+    window. Other threads running the same model (an export beside the preview) are not
+    checked. A pass stopped half-way leaves nothing behind: the run's generator ends.
+    """
+    if cancel is None:
+        yield
+        return
+    owner = threading.get_ident()
+
+    def check(_module: torch.nn.Module, _args: object) -> None:
+        if threading.get_ident() == owner:
+            cancel.check()
+
+    handles = [m.register_forward_pre_hook(check) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 class _Run:
@@ -173,11 +206,14 @@ class _Run:
         self.resume: Checkpoint | None = None
         self.on_checkpoint: Callable[[Checkpoint], None] | None = None
         self.states_only = False
+        self.shot_start: int | None = None
+        self.cancel: CancelToken | None = None
         self._grey_tables: dict[tuple[str, int, str], Tensor] = {}  # see _grey
 
     def frames(
         self, frames: Iterable[SourceFrame], cancel: CancelToken | None
     ) -> Iterator[ColorFrame]:
+        self.cancel = cancel
         options = self.options
         source = iter(frames)
         buffer: list[_Pending] = []  # buffer[0] is stream position `base`
@@ -231,6 +267,8 @@ class _Run:
                 state, tail = None, None
                 items[0].shot_start = True
                 shot_first = items[0].frame.index
+                if self.shot_start is not None:  # the first shot began before the frames
+                    shot_first, self.shot_start = self.shot_start, None
                 if window.start > 0:
                     self.report.cuts.append(items[0].frame.index)
             if not options.carry_state:
@@ -332,7 +370,8 @@ class _Run:
         begin = time.perf_counter()
         while True:
             try:
-                result = self._forward(items, window, state, guided or {})
+                with checked_inside(self.model, self.cancel):
+                    result = self._forward(items, window, state, guided or {})
                 break
             except torch.cuda.OutOfMemoryError:
                 if self.report.sub_clip == 1:

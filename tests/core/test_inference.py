@@ -153,6 +153,55 @@ def test_cancel_stops_between_clips(model, film) -> None:
     assert produced == 8  # the clip in hand is finished, the next one is not started
 
 
+def test_a_cancel_stops_inside_the_window_on_its_own_thread_only(model, film) -> None:
+    """Cancelled during a window's forward pass, the run stops at the next layer; the same
+    model running on another thread at that moment is not stopped."""
+    import threading
+
+    from flowchroma_core.pipeline.colorizer import checked_inside
+
+    net = model.session.model
+    token = CancelToken()
+    calls: list[str] = []
+    layers = [m for m in net.modules() if not list(m.children())]
+    cancel_at = layers[len(layers) // 3]
+
+    def spy(module: torch.nn.Module, _args: object) -> None:
+        calls.append(threading.current_thread().name)
+        if module is cancel_at and threading.current_thread() is threading.main_thread():
+            token.cancel()
+
+    handles = [m.register_forward_pre_hook(spy) for m in layers]
+    try:
+        with pytest.raises(Cancelled):
+            next(iter(model.run(film, ColorizeOptions(window_frames=8), token)))
+        stopped_after = len(calls)
+        calls.clear()
+        next(iter(model.run(film, ColorizeOptions(window_frames=8))))
+        whole_window = len(calls)
+        assert stopped_after < whole_window / 2  # stopped inside the pass, not after it
+
+        other: list[BaseException] = []
+
+        def elsewhere() -> None:
+            try:
+                l = torch.rand(1, 2, 1, net.config.input_height, net.config.input_width)
+                with torch.inference_mode():
+                    net(l)
+            except BaseException as err:  # pragma: no cover - the failure reported below
+                other.append(err)
+
+        with checked_inside(net, token):  # the token is cancelled: this thread would stop
+            worker = threading.Thread(target=elsewhere, name="export")
+            worker.start()
+            worker.join()
+        assert other == []
+        assert "export" in calls
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def test_chroma_is_limited_to_what_the_source_luma_can_carry() -> None:
     """Black and white stay neutral; mid-tones keep their chroma; nothing needs clipping."""
     from flowchroma_core.colour.ycbcr import LUMA_COEFFICIENTS
