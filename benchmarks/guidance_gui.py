@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
@@ -117,6 +118,15 @@ def main() -> int:
         source = f if args.still_frame is None else args.still_frame
         grey = export_frame(args.film, source, args.out / f"frame{source}.png")
         still = tinted_still(grey, args.out / f"graded_frame{source}.png")
+        from flowchroma_gui.preview import PreviewApproximate
+
+        approximate: list[tuple[float, str]] = []  # (when, the guidance revision shown)
+        window.preview_thread.event.connect(
+            lambda _rid, event: approximate.append((time.perf_counter(), event.key.guidance))
+            if isinstance(event, PreviewApproximate) and event.key.frame == f
+            else None
+        )
+        clicked = time.perf_counter()
         g.add_reference(still, f)
         if args.only_similarity:
             g.similarity_action.trigger()
@@ -133,6 +143,14 @@ def main() -> int:
             )
         )
         print(f"guided frame {f} (3 points + a still) shown after {t:.1f} s", flush=True)
+        revision = window.current_key().guidance
+        shown = [when - clicked for when, rev in approximate if rev == revision]
+        if shown:
+            print(
+                f"approximate guided frame {f} (the same guidance, frame alone)"
+                f" shown after {shown[0]:.2f} s",
+                flush=True,
+            )
         if not args.only_similarity:
             capture(app, args.out / "2_reference_coverage.png")
             g.similarity_action.trigger()  # setChecked alone does not trigger

@@ -8,19 +8,20 @@ of the range), so the clips are the export's clips. Cuts come from one backgroun
 the film (``ShotMap``), the same detector the export runs; the preview's own colorizer
 does not detect cuts, it stops at the scan's.
 
-A stream that produced frames up to ``f`` is kept: a later request in the same shot, at or
-after where it stopped, continues it instead of starting over (stepping and playing
-forward cost one clip at a time). A jump starts at the latest state checkpoint at or before
-``f`` in its shot when one is recorded (by the background pass,
-``preview_checkpoints.checkpoint_film``, or by an earlier stream; ``pipeline.checkpoints``):
-the run resumed
-there gives the export's colours bit for bit at a cost of at most one window. Until the
-exact frame is ready, the frame colorized alone (fresh state) is sent as
-``PreviewApproximate``. Every frame that comes out is converted to 8-bit RGB for
-display and cached (``PreviewCache``, bounded by bytes, least recently used first out),
-keyed by everything that decides its colours (``PreviewKey``: the film, the shot, the
-range and the ``ColorizeOptions``), so changing the settings or the range never shows a
-stale picture.
+A stream that produced frames up to ``f`` is kept: a later request in the same shot, at
+or after where it stopped, continues it instead of starting over (stepping and playing
+forward cost one clip at a time). A jump starts at the latest state checkpoint at or
+before ``f`` in its shot when one is recorded (by the background pass,
+``preview_checkpoints.checkpoint_film``, or by an earlier stream;
+``pipeline.checkpoints``): the run resumed there gives the export's colours bit for bit
+at a cost of at most one window. Until the exact frame is ready, the frame colorized
+alone (fresh state, with the points and stills of its shot carried to it) is sent as
+``PreviewApproximate``. A guidance edit or a change of settings stops the window in
+progress within a layer (``_StreamCancel``). Every frame that comes out is converted to
+8-bit RGB for display and cached (``PreviewCache``, bounded by bytes, least recently
+used first out), keyed by everything that decides its colours (``PreviewKey``: the film,
+the shot, the range and the ``ColorizeOptions``), so changing the settings or the range
+never shows a stale picture.
 
 Everything here runs on the preview thread except the cache and the key maths, which the
 GUI thread uses too; torch and PyAV are only imported inside the functions that the
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from flowchroma_core.colour.ycbcr import luma_to_float, rgb_to_codes, ycbcr_to_rgb
-from flowchroma_core.errors import Cancelled, FlowChromaError
+from flowchroma_core.errors import Cancelled, CancelToken, FlowChromaError
 from flowchroma_gui.model_host import HostStatus, ModelHost
 
 if TYPE_CHECKING:
@@ -316,12 +317,47 @@ class _Stream:
     ctx: JobContext | None = None
     info: dict[str, Any] = field(default_factory=dict)
     on_checkpoint: Callable[[Checkpoint], None] | None = None  # the store's ``put``
+    colours: tuple[Any, ...] = ()  # ``_colours`` of the request that started it
 
     def close(self) -> None:
         for it in (self.frames, self.source):
             close = getattr(it, "close", None)
             if close is not None:
                 close()
+
+
+def _colours(request: PreviewRequest) -> tuple[Any, ...]:
+    """What of a request decides the colours of every frame, beside the frame itself."""
+    revision = request.guidance.revision if request.guidance is not None else ""
+    return (request.path, request.settings, request.export_range, revision)
+
+
+class _StreamCancel(CancelToken):
+    """The stream's cancel check, inside the model's layers (``colorizer.checked_inside``).
+
+    A cancelled request stops the window being computed only when the request waiting
+    after it changes the colours (a guidance edit, other settings, another film): its
+    window is of no use then, and the restorer's click is answered within a layer instead
+    of a window. A request that only moves the frame (stepping, playing, scrubbing in the
+    shot) lets the window finish, so the stream can go on from it.
+    """
+
+    def __init__(self, stream: _Stream, pending: Callable[[], Any]) -> None:
+        super().__init__()
+        self._stream = stream
+        self._pending = pending
+
+    @property
+    def cancelled(self) -> bool:
+        ctx = self._stream.ctx
+        if ctx is None or not ctx.cancelled:
+            return False
+        waiting = self._pending()
+        return waiting is not None and _colours(waiting) != self._stream.colours
+
+    def check(self) -> None:
+        if self.cancelled:
+            raise Cancelled()
 
 
 class PreviewEngine:
@@ -338,6 +374,9 @@ class PreviewEngine:
         self._reader: VideoReader | None = None
         self._approx_reader: VideoReader | None = None
         self._stream: _Stream | None = None
+        self._guidance_kept: tuple[tuple[Any, ...], Any] | None = None
+        # the request waiting after the one handled (the thread's ``pending``)
+        self.pending: Callable[[], Any] = lambda: None
 
     def handle(self, request: PreviewRequest, ctx: JobContext) -> Iterator[object]:
         f = request.frame
@@ -375,7 +414,8 @@ class PreviewEngine:
             stream is not None and stream.signature == signature and begin <= stream.next_index <= f
         )
         if self.approximate and not (continues and stream is not None and stream.next_index == f):
-            yield PreviewApproximate(key, self._approximate(request.path, f, options, session))
+            image = self._approximate(request, key, options, session, ctx)
+            yield PreviewApproximate(key, image)
             ctx.check()
         if not continues or stream is None:
             self.close_stream()
@@ -437,19 +477,31 @@ class PreviewEngine:
         return self.checkpoints.store(path, options, session.name, key.guidance)
 
     def _approximate(
-        self, path: str, f: int, options: ColorizeOptions, session: ModelSession
+        self,
+        request: PreviewRequest,
+        key: PreviewKey,
+        options: ColorizeOptions,
+        session: ModelSession,
+        ctx: JobContext,
     ) -> np.ndarray:
-        """Frame ``f`` colorized alone, with a fresh state and no guidance (its own reader:
-        the stream's may be in the middle of a decode)."""
+        """The frame colorized alone, from a fresh state, with the guidance of its shot (its
+        own reader: the stream's may be in the middle of a decode)."""
         from flowchroma_core.pipeline.colorizer import Colorizer
         from flowchroma_core.video.reader import open_video
 
+        path = request.path
         if self._approx_reader is None or str(self._approx_reader.info.path) != path:
             if self._approx_reader is not None:
                 self._approx_reader.close()
             self._approx_reader = open_video(path)
         reader = self._approx_reader
-        out = next(Colorizer(session).run([reader[f]], options))
+        guidance = None
+        if request.guidance is not None:
+            guidance = self._guidance(request, key, session.model)
+        run = Colorizer(session).run(
+            [reader[key.frame]], options, ctx, guidance=guidance, shot_start=key.shot_start
+        )
+        out = next(iter(run))
         info = reader.info
         image = color_display(
             out, bit_depth=info.bit_depth, color_range=info.color_range, matrix=options.matrix
@@ -483,17 +535,19 @@ class PreviewEngine:
                 "color_range": info.color_range,
                 "matrix": options.matrix,
             },
+            colours=_colours(request),
         )
         stream.source = self._shot_frames(reader, request.shots, key, stream, begin)
         guidance = None
         if request.guidance is not None:
-            guidance = self._guidance(request, key, colorizer)
+            guidance = self._guidance(request, key, session.model)
         stream.frames = colorizer.run(
             stream.source,
             options,
             guidance=guidance,
             resume=checkpoint,
             on_checkpoint=lambda c: stream.on_checkpoint(c) if stream.on_checkpoint else None,
+            cancel=_StreamCancel(stream, self.pending),
         )
         self._stream = stream
         logger.debug(
@@ -504,22 +558,27 @@ class PreviewEngine:
         )
         return stream
 
-    def _guidance(self, request: PreviewRequest, key: PreviewKey, colorizer: Any) -> Any:
+    def _guidance(self, request: PreviewRequest, key: PreviewKey, model: Any) -> Any:
         """The run's ``Guidance`` built as the export builds it (``guidance_for_film``):
-        the scan's cuts plus the range start, the project snapshot, the film's greys."""
+        the scan's cuts plus the range start, the project snapshot, the film's greys.
+        Kept while the film, guidance and cuts stay, so that the approximate frame and
+        the stream after it share the stills read and the flow computed."""
         from pathlib import Path
 
         from flowchroma_core.guidance.film import Guidance
         from flowchroma_core.guidance.film_source import FilmGreys
         from flowchroma_core.pipeline.guided import check_guidance_model
 
-        assert request.guidance is not None and self._reader is not None
-        model = colorizer.session.model
+        assert request.guidance is not None
         check_guidance_model(model)
+        reader = self._open(request.path)
         size = (model.config.input_height, model.config.input_width)
-        info = self._reader.info
+        info = reader.info
         cuts = [*request.shots.cuts(), *([key.shot_start] if key.shot_start > 0 else [])]
-        return Guidance(
+        signature = (request.path, key.guidance, size, tuple(sorted(set(cuts))))
+        if self._guidance_kept is not None and self._guidance_kept[0] == signature:
+            return self._guidance_kept[1]
+        guidance = Guidance(
             frames=info.frame_count,
             frame_size=(info.height, info.width),
             model_size=size,
@@ -528,6 +587,8 @@ class PreviewEngine:
             project_dir=Path(request.guidance.folder),
             grey_frames=FilmGreys(request.path, size),
         )
+        self._guidance_kept = (signature, guidance)
+        return guidance
 
     @staticmethod
     def _shot_frames(
@@ -561,3 +622,4 @@ class PreviewEngine:
             if reader is not None:
                 reader.close()
         self._reader = self._approx_reader = None
+        self._guidance_kept = None

@@ -103,6 +103,7 @@ class PreviewController(QObject):
         self.pass_worker: GeneratorWorker | None = None
         self._pass_for: tuple[object, ...] | None = None  # what the pass was started for
         self.thread = workers.thread(self.engine.handle, name="preview", cleanup=self.engine.close)
+        self.engine.pending = self.thread.pending
         self.thread.event.connect(self._event)
         self.thread.failed.connect(self._failed)
         self.requested: PreviewKey | None = None  # asked of the thread and not yet back

@@ -181,6 +181,11 @@ class LatestRequestThread(QThread):
             self.start()
         return request_id
 
+    def pending(self) -> Any | None:
+        """The request waiting to be handled next (None: none), from any thread."""
+        with self._cond:
+            return None if self._pending is None else self._pending[1]
+
     def cancel_current(self) -> None:
         """Drop the waiting request and cancel the running one."""
         with self._cond:

@@ -292,6 +292,70 @@ def test_guided_preview_equals_guided_export(
     assert not np.array_equal(np.array(gwin.cache.get(gwin.current_key())), unguided)
 
 
+def test_the_approximate_frame_is_guided(qtbot, gwin: MainWindow, film: Path) -> None:
+    """Far from where the stream stands, the stand-in frame shown at once already carries
+    the shot's points: the frame colorized alone with its shot's guidance."""
+    from flowchroma_core.guidance.film_source import guidance_for_film
+    from flowchroma_core.pipeline.colorizer import Colorizer
+    from flowchroma_core.video.reader import luma_matrix, open_video
+    from flowchroma_gui.preview import PreviewApproximate, color_display
+
+    open_film(qtbot, gwin, film)
+    wait_scanned(qtbot, gwin)
+    wait_colorized(qtbot, gwin, 0)
+    g = gwin.guidance
+    g.points_action.trigger()
+    _click(qtbot, gwin, 0.5, 0.5)
+    g.editor.popover.plane._pick(QPointF(150, 40))
+    _close_popover(gwin)
+    g.editor.resize(g.doc.all_points()[0], 0.3)
+    wait_colorized(qtbot, gwin, 0)
+    g.save()
+    approximate: dict[int, np.ndarray] = {}
+
+    def record(_request_id: int, event: object) -> None:
+        if isinstance(event, PreviewApproximate):
+            approximate[event.key.frame] = np.array(event.image)
+
+    gwin.preview_thread.event.connect(record)
+    gwin.seek(9)  # the stream stands at the end of frame 0's window of 4
+    wait_colorized(qtbot, gwin, 9)
+    assert 9 in approximate
+    options = gwin.settings.colorize_options()
+    session = gwin.host.session(options)
+    cfg = session.model.config
+    guidance = guidance_for_film(
+        film,
+        model_size=(cfg.input_height, cfg.input_width),
+        cut_threshold=options.cut_threshold,
+        project=project_path_for(film),
+    )
+    with open_video(film) as reader:
+        info = reader.info
+        opts = options.replace(matrix=luma_matrix(info), cut_threshold=0.0)
+        alone = {
+            guided: next(
+                iter(
+                    Colorizer(session).run(
+                        [reader[9]],
+                        opts,
+                        guidance=guidance if guided else None,
+                        shot_start=0 if guided else None,
+                    )
+                )
+            )
+            for guided in (True, False)
+        }
+    shown = {
+        guided: color_display(
+            out, bit_depth=info.bit_depth, color_range=info.color_range, matrix=opts.matrix
+        )
+        for guided, out in alone.items()
+    }
+    assert np.array_equal(approximate[9], shown[True])
+    assert not np.array_equal(shown[True], shown[False])
+
+
 def test_lab_maths() -> None:
     lab = srgb_to_lab(np.array([[0.8, 0.2, 0.1], [0.5, 0.5, 0.5]]))
     assert np.allclose(lab_to_srgb(lab), [[0.8, 0.2, 0.1], [0.5, 0.5, 0.5]], atol=1e-6)

@@ -86,3 +86,42 @@ def test_a_new_preview_request_stops_the_running_one(qtbot, window, a_bomb: Path
     assert all(k.frame != 290 for k in window.cache.snapshot())
     # frame 10 came from a fresh stream through its own shot, from frame 0
     assert made[-11:] == list(range(11))
+
+
+def test_a_window_in_progress_stops_for_an_edit_not_for_a_move() -> None:
+    """The stream's check inside the model: a cancelled request stops the window only when
+    the request waiting next colours frames otherwise (guidance, settings, film)."""
+    from flowchroma_core.errors import Cancelled
+    from flowchroma_core.settings import Settings
+    from flowchroma_gui.preview import (
+        GuidanceInput,
+        PreviewRequest,
+        _colours,
+        _Stream,
+        _StreamCancel,
+    )
+    from flowchroma_gui.qthreading import JobContext
+
+    def request(frame: int, revision: str = "", **settings: object) -> PreviewRequest:
+        guidance = GuidanceInput(None, ".", revision) if revision else None
+        return PreviewRequest(
+            "film.mkv", frame, Settings(**settings), shots=None, guidance=guidance  # type: ignore[arg-type]
+        )
+
+    first = request(40, "a1")
+    stream = _Stream(signature=(), frames=iter(()), source=iter(()), next_index=0)
+    stream.colours = _colours(first)
+    waiting: list[PreviewRequest] = []
+    check = _StreamCancel(stream, lambda: waiting[0] if waiting else None)
+    stream.ctx = JobContext()
+    check.check()  # running, nothing cancelled
+    stream.ctx.cancel()
+    for move in (request(41, "a1"), request(200, "a1")):
+        waiting[:] = [move]
+        check.check()  # the window goes on: the stream can serve the next frame from it
+    for edit in (request(40, "b2"), request(40), request(40, "a1", vividness=0.9)):
+        waiting[:] = [edit]
+        with pytest.raises(Cancelled):
+            check.check()
+    waiting.clear()
+    check.check()  # cancelled with nothing waiting (the film closed): the window finishes
