@@ -14,7 +14,18 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QPoint, QPointF, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QBrush, QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QAction,
+    QBitmap,
+    QBrush,
+    QColor,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QRegion,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -36,6 +47,11 @@ logger = logging.getLogger(__name__)
 PLANE = 200  # pixels
 LIMIT = 110.0  # a*, b* shown from -LIMIT to LIMIT
 
+# The planes drawn so far by L* (picture, out-of-gamut mask, its region): drawing one is
+# tens of milliseconds on the GUI thread while an export runs; a film's greys reuse them.
+_planes: dict[float, tuple[QImage, QImage, QRegion]] = {}
+_PLANES_KEPT = 256
+
 
 class AbPlane(QWidget):
     """The a*b* plane at one L*; click or drag to choose (snapped into gamut)."""
@@ -49,14 +65,21 @@ class AbPlane(QWidget):
         self.ab = (0.0, 0.0)
         self.image = QImage()
         self.mask_image = QImage()
+        self._hatch: QRegion | None = None  # where the plane is out of gamut
 
     def set_lightness(self, lightness: float) -> None:
+        """Show the plane at ``lightness`` (picks are snapped at exactly this L*; the picture
+        is the plane at the nearest tenth of a unit, drawn once and kept)."""
         self.lightness = lightness
-        rgb, mask = ab_plane(lightness, PLANE, LIMIT)
-        self.image = qimage_from_array(rgb)
-        # QRegion(QBitmap) covers the set (dark) pixels: dark = out of gamut
-        hatch = (mask * 255).astype("uint8")
-        self.mask_image = qimage_from_array(hatch)
+        shown = round(lightness, 1)
+        if shown not in _planes:
+            rgb, mask = ab_plane(shown, PLANE, LIMIT)
+            # QRegion(QBitmap) covers the set (dark) pixels: dark = out of gamut
+            mask_image = qimage_from_array((mask * 255).astype("uint8"))
+            _planes[shown] = (qimage_from_array(rgb), mask_image, _region(mask_image))
+            while len(_planes) > _PLANES_KEPT:
+                _planes.pop(next(iter(_planes)))
+        self.image, self.mask_image, self._hatch = _planes[shown]
         self.update()
 
     def set_ab(self, a: float, b: float) -> None:
@@ -77,7 +100,8 @@ class AbPlane(QWidget):
         painter = QPainter(self)
         painter.drawImage(0, 0, self.image)
         # hatch what is out of gamut at this L*: diagonal lines clipped to the mask
-        painter.setClipRegion(_region(self.mask_image))
+        if self._hatch is not None:
+            painter.setClipRegion(self._hatch)
         painter.fillRect(self.rect(), QBrush(QColor(30, 30, 30, 170), Qt.BrushStyle.BDiagPattern))
         painter.setClipping(False)
         painter.setPen(QPen(QColor(0, 0, 0, 90), 1))
@@ -104,9 +128,7 @@ class AbPlane(QWidget):
         self.picked.emit(a, b)
 
 
-def _region(mask: QImage) -> object:
-    from PySide6.QtGui import QBitmap, QRegion
-
+def _region(mask: QImage) -> QRegion:
     bitmap = QBitmap.fromImage(mask.convertToFormat(QImage.Format.Format_Mono))
     return QRegion(bitmap)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -347,8 +346,11 @@ class GuidanceController(QObject):
         value = None
         if guided:
             snapshot = doc.snapshot()
-            data = json.dumps(snapshot.to_json(), sort_keys=True).encode()
-            value = GuidanceInput(snapshot, str(doc.folder), hashlib.sha256(data).hexdigest()[:16])
+            # what decides the colours: the shots with their points and stills (repr of
+            # frozen dataclasses: exact, and far cheaper than the JSON of the whole project)
+            data = repr([(s.start, s.end, s.points, s.references) for s in snapshot.shots])
+            revision = hashlib.sha256(data.encode()).hexdigest()[:16]
+            value = GuidanceInput(snapshot, str(doc.folder), revision)
         self._input = (doc.revision, value)
         return value
 

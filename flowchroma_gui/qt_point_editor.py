@@ -45,6 +45,10 @@ logger = logging.getLogger(__name__)
 
 WHEEL_FACTOR = 1.15
 
+_POINT_PEN = QPen(QColor(0, 0, 0), 1.5)
+_SELECTED_PEN = QPen(QColor(255, 220, 40), 3)
+_RING_PEN = QPen(QColor(255, 255, 255), 1)
+
 
 class PointEditor(QObject):
     """See the module docstring."""
@@ -63,6 +67,7 @@ class PointEditor(QObject):
         self._drag_from: Point | None = None
         self._drag_moved = False
         self.similarity: np.ndarray | None = None  # (h, w) in [0, 1] for the frame shown
+        self._swatches: dict[tuple[Point, int | None], QColor] = {}
         self.similarity_image = None
         for pane in (viewer.left_pane, viewer.right_pane):
             pane.installEventFilter(self)
@@ -287,25 +292,34 @@ class PointEditor(QObject):
         transform = pane.transform()
         if self.similarity_image is not None and self._is_result(pane):
             self._paint_similarity(painter, pane, size)
-        if not self.enabled and not doc.points(frame):
+        points = doc.points(frame)
+        if not points:
             return
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         w, h = size
-        for p in doc.points(frame):
+        for p in points:
             side = max(p.size * w, 3.0)
             rect = transform.mapRect(QRectF(p.x * w - side / 2, p.y * h - side / 2, side, side))
             if rect.width() < 9:
                 rect = QRectF(rect.center().x() - 4.5, rect.center().y() - 4.5, 9, 9)
-            r, g, b = ab_to_rgb8(self.lightness_at(p.x, p.y), p.a, p.b)
-            painter.setBrush(QColor(r, g, b))
-            chosen = p == self.selected
-            painter.setPen(
-                QPen(QColor(255, 220, 40) if chosen else QColor(0, 0, 0), 3 if chosen else 1.5)
-            )
+            painter.setBrush(self._swatch(p))
+            painter.setPen(_SELECTED_PEN if p == self.selected else _POINT_PEN)
             painter.drawRect(rect)
-            painter.setPen(QPen(QColor(255, 255, 255), 1))
+            painter.setPen(_RING_PEN)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(rect.adjusted(-2, -2, 2, 2))
+
+    def _swatch(self, p: Point) -> QColor:
+        """The point's colour at the film's L* under it (kept: a point is drawn on every
+        repaint, and the Lab maths per point held the GUI thread during an export)."""
+        key = (p, self.viewer.source_index)
+        colour = self._swatches.get(key)
+        if colour is None:
+            colour = QColor(*ab_to_rgb8(self.lightness_at(p.x, p.y), p.a, p.b))
+            if len(self._swatches) > 4096:
+                self._swatches.clear()
+            self._swatches[key] = colour
+        return colour
 
     def _is_result(self, pane: ImagePane) -> bool:
         mode = self.viewer.mode.value
