@@ -356,6 +356,24 @@ def test_the_approximate_frame_is_guided(qtbot, gwin: MainWindow, film: Path) ->
     assert not np.array_equal(shown[True], shown[False])
 
 
+def test_a_snapshot_is_not_changed_by_later_edits(tmp_path: Path) -> None:
+    """The preview thread reads a snapshot while the restorer goes on editing."""
+    from flowchroma_core.guidance.project import PaletteColour, Point, new_project
+    from flowchroma_gui.guidance_model import GuidanceDoc
+
+    film = _write_film(tmp_path / "film.mkv")
+    doc = GuidanceDoc(new_project(film, frames=12, rate="24"), tmp_path / "p.json")
+    first = doc.add_point(Point(2, 0.5, 0.5, 20.0, 10.0, 0.05))
+    snap = doc.snapshot()
+    before = repr(snap)
+    doc.replace_point(first, Point(2, 0.2, 0.2, -5.0, 3.0, 0.05))
+    doc.add_point(Point(9, 0.1, 0.9, 1.0, 1.0, 0.05))
+    doc.set_palette([PaletteColour("dress red", 40.0, 30.0)])
+    doc.set_cuts([6])
+    assert repr(snap) == before
+    assert snap.shots[0].points == [first]
+
+
 def test_lab_maths() -> None:
     lab = srgb_to_lab(np.array([[0.8, 0.2, 0.1], [0.5, 0.5, 0.5]]))
     assert np.allclose(lab_to_srgb(lab), [[0.8, 0.2, 0.1], [0.5, 0.5, 0.5]], atol=1e-6)
