@@ -33,10 +33,11 @@ def limit_chroma(y: Tensor, cb: Tensor, cr: Tensor, matrix: Matrix) -> tuple[Ten
     dr = 2 * (1 - kr) * cr  # R - Y
     db = 2 * (1 - kb) * cb  # B - Y
     dg = -(kr * dr + kb * db) / kg  # G - Y
+    up, down = (1 - y).clamp_(min=0), y.clamp(min=0)  # room above and below the luma
     scale = torch.ones_like(y)
     for d in (dr, dg, db):
-        room = torch.where(d > 0, 1 - y, y).clamp(min=0)
-        scale = torch.minimum(scale, room / d.abs().clamp(min=1e-12))
+        room = torch.where(d > 0, up, down).div_(d.abs().clamp_(min=1e-12))
+        torch.minimum(scale, room, out=scale)
     return cb * scale, cr * scale
 
 
