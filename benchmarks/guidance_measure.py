@@ -10,7 +10,8 @@
   sequence's guided - flow PSNR and the worst; then a mismatched reference (frame 0 of the
   next sequence, alphabetically, cyclic): guided - automatic PSNR, mean and worst.
 * ``sweep``: 0, 1, 2, 5, 10, 20, 50 simulated points (``guidance.points.simulate_points``,
-  one draw of 50 per image with a fixed seed, the first N used) on held-out photos (odd
+  one draw of 50 per image with a fixed seed, the first N used, spread over the image by
+  ``guidance.spread`` as a keyframe's points are) on held-out photos (odd
   indexes of the sorted ``photos_more``: training took every 2nd photo of photos +
   photos_more from index 0, and photos has an even count) and on DAVIS first frames; each
   image covered and centre-cropped to the model input; PSNR on 8-bit RGB of the image's own
@@ -39,7 +40,9 @@ from flowchroma_core.evaluation.run import expand_inputs
 from flowchroma_core.guidance import baselines
 from flowchroma_core.guidance.film_source import guidance_for_film
 from flowchroma_core.guidance.points import rasterise, simulate_points
+from flowchroma_core.guidance.propagate import to_gray8
 from flowchroma_core.guidance.references import ReferenceSpec
+from flowchroma_core.guidance.spread import spread_hints
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.colorizer import Colorizer
 from flowchroma_core.pipeline.options import ColorizeOptions
@@ -143,6 +146,7 @@ def _with_still_hints(args, session, seqs, options, report) -> None:
     print(f"({time.perf_counter() - begin:.0f} s)")
 
 
+@torch.inference_mode()
 def _sweep(session: ModelSession, images: list[np.ndarray]) -> dict[int, list[float]]:
     model = session.model
     h, w = model.config.input_height, model.config.input_width
@@ -153,8 +157,10 @@ def _sweep(session: ModelSession, images: list[np.ndarray]) -> dict[int, list[fl
         l = lab.normalize_l(torch.from_numpy(lightness))[None, None, None]
         feats = model.backbone_features(l)
         patches = simulate_points(np.moveaxis(ab, -1, 0), max(POINTS), np.random.default_rng(k))
+        grey = torch.from_numpy(to_gray8(rgb).astype(np.float32) / 255.0)
         for n in POINTS:
-            hints = rasterise(patches[:n], h, w)[None, None] if n else None
+            # spread over the image as a film's keyframe points are (guidance.film)
+            hints = spread_hints(rasterise(patches[:n], h, w), grey)[None, None] if n else None
             pred, _ = model(l, features=feats, hints=hints)
             pred_ab = lab.denormalize_ab(pred[0, 0]).permute(1, 2, 0).numpy()
             out[n].append(baselines.psnr(baselines.compose(lightness, pred_ab), rgb))

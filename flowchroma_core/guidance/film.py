@@ -3,9 +3,11 @@
 Built from a project file and/or stills named on the command line, it answers for a
 window of frames ``[start, stop)`` inside one shot the network's two keyword arguments:
 
-* ``hints`` (T, 3, h, w): the restorer's points on their own frame (confidence 1) and
-  carried by DIS flow to the frames around it (confidence exp(-d/16)), at the model's input
-  size (letterboxed as L is); zeros where there is no hint;
+* ``hints`` (T, 3, h, w): the restorer's points on their own frame (confidence 1), spread
+  over their regions of that frame (``guidance.spread``: geodesic nearest point, confidence
+  fading with the distance), and carried by DIS flow to the frames around it (confidence
+  times exp(-d/16) d frames away), at the model's input size (letterboxed as L is); zeros
+  where there is no hint;
 * ``references`` (R, 3, h, w): the shot's reference stills as normalised Lab fitted like
   the frames, or None.
 
@@ -35,9 +37,9 @@ import torch
 from torch import Tensor
 
 from flowchroma_core.guidance.points import (
+    HINT_AB_SCALE,
     Patch,
     ab_to_hint_map,
-    hint_map_to_ab,
     patch_from_fractions,
     rasterise,
 )
@@ -47,8 +49,9 @@ from flowchroma_core.guidance.propagate import (
     FlowField,
     Step,
     carry_colour,
-    carry_hints,
+    confidence_at,
     merge_nearest,
+    to_gray8,
 )
 from flowchroma_core.guidance.references import (
     REFERENCE_AB_SCALE,
@@ -60,6 +63,7 @@ from flowchroma_core.guidance.references import (
     parse_reference_arg,
     scan_reference_dir,
 )
+from flowchroma_core.guidance.spread import spread_hints
 from flowchroma_core.pipeline.framing import Placement, plan_placement
 
 logger = logging.getLogger(__name__)
@@ -294,11 +298,15 @@ class Guidance:
             raise ValueError(f"grey_frames({lo}, {hi}) gave {len(greys)} frames, not {hi - lo}")
         per_key = []
         for k in keyframes:
-            ab, presence = hint_map_to_ab(rasterise(self.patches(k), h, w))
-            carried = carry_hints(
-                greys, k - lo, ab, presence, flow=self._flow, steps=self._steps, first=lo
-            )
-            per_key.append(carried[start - lo : stop - lo])
+            # the points spread over their regions of the keyframe, then carried with
+            # their confidence, which also fades with the distance to the keyframe
+            hint = self._spread(rasterise(self.patches(k), h, w), greys[k - lo])
+            ab = (hint[:2] * HINT_AB_SCALE).permute(1, 2, 0).numpy()
+            carried = carry_colour(
+                greys, k - lo, ab, hint[2].numpy(), flow=self._flow, steps=self._steps, first=lo
+            )[start - lo : stop - lo]
+            carried[..., 2] *= confidence_at(np.arange(start, stop) - k)[:, None, None]
+            per_key.append(carried)
         for f, still in stills:
             if not self._is_same_frame(f, still, greys[f - lo]):
                 continue
@@ -309,6 +317,16 @@ class Guidance:
             return torch.zeros(stop - start, 3, h, w)
         merged = merge_nearest(per_key)
         return torch.stack([ab_to_hint_map(m) for m in merged])
+
+    def _spread(self, hint: Tensor, grey: np.ndarray) -> Tensor:
+        """A keyframe's points spread over the picture (``guidance.spread``), inside the
+        letterbox: colour never travels through the padding."""
+        p = self.placement
+        rows, cols = slice(p.top, p.top + p.inner_h), slice(p.left, p.left + p.inner_w)
+        inside = torch.from_numpy(to_gray8(grey)[rows, cols].astype(np.float32) / 255.0)
+        out = hint.clone()
+        out[:, rows, cols] = spread_hints(hint[:, rows, cols].contiguous(), inside)
+        return out
 
     def _is_same_frame(self, frame: int, still: Tensor, grey: np.ndarray) -> bool:
         """Whether the still is its frame coloured (see ``SAME_FRAME_CORRELATION``)."""

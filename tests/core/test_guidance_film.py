@@ -80,8 +80,11 @@ def test_window_gets_carried_points_and_its_shots_stills(film: tuple[Guidance, P
     own = win.hints[10 - 4]
     assert float(own[2].max()) == 1.0  # the restorer's point on its frame
     assert float(own[0][own[2] > 0].mean()) == pytest.approx(60.0 / HINT_AB_SCALE, abs=1e-4)
-    before = win.hints[8 - 4]
-    assert float(before[2].max()) == pytest.approx(np.exp(-2 / 16), abs=1e-5)
+    # spread over the frame around the point, fading with the geodesic distance
+    assert float(own[2].min()) > 0.0 and float(own[2].median()) < 1.0
+    assert float((own[2] > 0.05).float().mean()) > 0.5
+    before = win.hints[8 - 4]  # carried two frames back: also times exp(-2/16)
+    assert 0.97 * np.exp(-2 / 16) <= float(before[2].max()) <= np.exp(-2 / 16) + 1e-6
     assert win.references is not None and win.references.shape == (1, 3, H, W)
     assert win.reference_frames == (3,)
     assert float(win.references[0, 1].mean()) > 0.3  # the red still's a* / 110

@@ -188,9 +188,9 @@ def test_points_are_carried_through_their_shot_with_decaying_confidence(
     for t in (key - 2, key + 3):
         h = recorder.hints_of(t)
         assert h is not None, t
+        # times the lightness match of the carried colour, at most 1
         expected = math.exp(-abs(t - key) / 16.0)
-        assert float(h[2].max()) == pytest.approx(expected, rel=1e-5)
-        assert float(h[2].max()) < 1.0
+        assert 0.97 * expected <= float(h[2].max()) <= expected + 1e-6
     # the second shot is never given a hint, and comes out exactly automatic
     for t in range(SHOT, 2 * SHOT):
         assert recorder.hints_of(t) is None
