@@ -26,6 +26,7 @@ class HostStatus:
 
     device: str
     model: str
+    vividness: float | None = None  # the model's default vividness (None: it has none)
 
 
 def describe_model(model: str) -> str:
@@ -65,7 +66,9 @@ class ModelHost:
                 )
                 self._key = key
                 self.status = HostStatus(
-                    device=self._session.describe_device(), model=describe_model(options.model)
+                    device=self._session.describe_device(),
+                    model=describe_model(options.model),
+                    vividness=getattr(self._session.model.config, "vividness", None),
                 )
                 logger.info("model host: %s on %s", self.status.model, self.status.device)
             session = self._session

@@ -379,6 +379,21 @@ class GuidanceController(QObject):
         else:
             self.editor.default_size = percent / 100
 
+    def show_vividness(self, value: float | None) -> None:
+        """Put the slider at the settings' vividness (None: left for the model's default,
+        shown when the model is loaded) without applying it again."""
+        if value is None:
+            return
+        self.vividness.blockSignals(True)
+        self.vividness.setValue(round(value * 100))
+        self.vividness.blockSignals(False)
+
+    def show_model_vividness(self, default: float) -> None:
+        """The loaded model's default, on the slider while the settings leave it unset."""
+        settings = self.window.settings
+        if settings is not None and settings.vividness is None:
+            self.show_vividness(default)
+
     def _apply_vividness(self) -> None:
         settings = self.window.settings
         if settings is not None:

@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
         self.exports = ExportController(self.workers, self.host, self)
         self.exports.status.connect(self.export_label.setText)
         self.guidance = GuidanceController(self)
+        self.preview.model_vividness.connect(self.guidance.show_model_vividness)
         self._update_actions()
         geometry = self.state.value("window/geometry")
         if geometry is not None:
@@ -212,6 +213,7 @@ class MainWindow(QMainWindow):
         assert isinstance(core, CoreReady)
         self.core = core
         self.settings = core.settings
+        self.guidance.show_vividness(core.settings.vividness)
         self.device_label.setText(f"Device: {core.device_text}")
         self.model_label.setText("Model: loads on first preview")
         self._set_activity("ready" if self.path is None else self.activity_label.text())
@@ -450,6 +452,7 @@ class MainWindow(QMainWindow):
         old = self.settings
         self.settings = settings
         self.preview.settings_changed()
+        self.guidance.show_vividness(settings.vividness)
         if settings.model != getattr(old, "model", None) or settings.device != getattr(
             old, "device", None
         ):

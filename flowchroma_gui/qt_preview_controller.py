@@ -81,6 +81,7 @@ class PreviewController(QObject):
     checkpoints_done = Signal(float)  # the background pass finished, in seconds
     activity = Signal(str)  # what the preview thread does, for the status line
     host_changed = Signal(str, str)  # device, model
+    model_vividness = Signal(float)  # the loaded model's default vividness
 
     def __init__(
         self,
@@ -240,6 +241,8 @@ class PreviewController(QObject):
             self._show_approximate(event)
         elif isinstance(event, PreviewHost):
             self.host_changed.emit(event.status.device, event.status.model)
+            if event.status.vividness is not None:
+                self.model_vividness.emit(event.status.vividness)
         elif isinstance(event, PreviewCached):
             self._cached_dirty = True
             self._show_if_current(event.key)

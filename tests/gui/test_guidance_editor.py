@@ -8,6 +8,8 @@ the preview of a guided frame is the guided export's frame.
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 
 import av
@@ -354,6 +356,25 @@ def test_the_approximate_frame_is_guided(qtbot, gwin: MainWindow, film: Path) ->
     }
     assert np.array_equal(approximate[9], shown[True])
     assert not np.array_equal(shown[True], shown[False])
+
+
+def test_the_vividness_slider_shows_what_colours_the_frame(
+    qtbot, gwin: MainWindow, film: Path
+) -> None:
+    """Unset in the settings, the slider shows the loaded model's default; moved, it
+    sets the settings; settings with a vividness put it there."""
+    from flowchroma_core.model.files import load_model
+
+    default = load_model(gwin.settings.model)[0].config.vividness
+    slider = gwin.guidance.vividness
+    assert gwin.settings.vividness is None
+    open_film(qtbot, gwin, film)
+    wait_colorized(qtbot, gwin, 0)
+    qtbot.waitUntil(lambda: slider.value() == round(default * 100), timeout=WAIT)
+    slider.setValue(90)
+    qtbot.waitUntil(lambda: gwin.settings.vividness == 0.9, timeout=WAIT)
+    gwin.apply_settings(dataclasses.replace(gwin.settings, vividness=0.25))
+    assert slider.value() == 25 and gwin.settings.vividness == 0.25  # not applied twice
 
 
 def test_a_snapshot_is_not_changed_by_later_edits(tmp_path: Path) -> None:
