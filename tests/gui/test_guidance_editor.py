@@ -9,7 +9,6 @@ the preview of a guided frame is the guided export's frame.
 from __future__ import annotations
 
 import dataclasses
-
 from pathlib import Path
 
 import av
