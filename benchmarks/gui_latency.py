@@ -36,9 +36,9 @@ from flowchroma_gui.preview import (
     PreviewEngine,
     PreviewReady,
     PreviewRequest,
-    ShotMap,
 )
 from flowchroma_gui.preview_checkpoints import CheckpointBank, checkpoint_film
+from flowchroma_gui.shot_map import ShotMap
 
 ROOT = Path(__file__).resolve().parents[1]
 

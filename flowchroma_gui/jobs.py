@@ -21,7 +21,8 @@ import numpy as np
 
 from flowchroma_core.colour.ycbcr import rgb_to_codes
 from flowchroma_core.errors import Cancelled
-from flowchroma_gui.preview import ShotMap, gray_display
+from flowchroma_gui.preview import gray_display
+from flowchroma_gui.shot_map import ShotMap
 
 if TYPE_CHECKING:
     from flowchroma_core.settings import Settings

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from flowchroma_core.video.reader import Frame, VideoReader
     from flowchroma_gui.preview_checkpoints import CheckpointBank
     from flowchroma_gui.qthreading import JobContext
+    from flowchroma_gui.shot_map import ShotMap
 
 logger = logging.getLogger(__name__)
 
@@ -172,75 +173,6 @@ class PreviewCache:
     def nbytes(self) -> int:
         with self._lock:
             return self._bytes
-
-
-# ---------------------------------------------------------------------------------------
-# Shot cuts, as the background scan finds them
-
-
-class ShotMap:
-    """The cuts of one film, filled in by the scan while the preview reads them; thread-safe.
-
-    ``decided`` is how far the scan has got: whether frame ``i`` starts a shot is known
-    for every ``i < decided`` (the detector judges a frame once it has seen the next).
-    """
-
-    def __init__(self, frame_count: int, *, threshold: float) -> None:
-        self.frame_count = frame_count
-        self.threshold = threshold
-        self._cond = threading.Condition()
-        self._cuts: list[int] = []
-        self._cut_set: set[int] = set()
-        self._decided = 0 if threshold > 0 else frame_count
-        self._stopped = False
-
-    @property
-    def decided(self) -> int:
-        with self._cond:
-            return self._decided
-
-    @property
-    def complete(self) -> bool:
-        with self._cond:
-            return self._decided >= self.frame_count
-
-    def cuts(self) -> tuple[int, ...]:
-        with self._cond:
-            return tuple(self._cuts)
-
-    def is_cut(self, index: int) -> bool:
-        with self._cond:
-            return index in self._cut_set
-
-    def add_cut(self, index: int) -> None:
-        with self._cond:
-            if index not in self._cut_set:
-                bisect.insort(self._cuts, index)
-                self._cut_set.add(index)
-            self._cond.notify_all()
-
-    def advance(self, decided: int) -> None:
-        with self._cond:
-            self._decided = max(self._decided, min(decided, self.frame_count))
-            self._cond.notify_all()
-
-    def finish(self) -> None:
-        """The scan reached the end (or gave up): every frame not listed is not a cut."""
-        self.advance(self.frame_count)
-
-    def stop(self) -> None:
-        """The scan was cancelled: waiters give up."""
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-
-    def wait_decided(self, index: int, ctx: JobContext) -> None:
-        """Block until whether ``index`` starts a shot is known; ``Cancelled`` on cancel."""
-        with self._cond:
-            while self._decided <= index:
-                if ctx.cancelled or self._stopped:
-                    raise Cancelled()
-                self._cond.wait(0.1)
 
 
 # ---------------------------------------------------------------------------------------

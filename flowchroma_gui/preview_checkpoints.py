@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from flowchroma_core.pipeline.options import ColorizeOptions
     from flowchroma_core.settings import Settings
     from flowchroma_gui.model_host import ModelHost
-    from flowchroma_gui.preview import ShotMap
     from flowchroma_gui.qthreading import JobContext
+    from flowchroma_gui.shot_map import ShotMap
 
 logger = logging.getLogger(__name__)
 

@@ -50,7 +50,6 @@ from flowchroma_gui.jobs import (
 from flowchroma_gui.model_host import ModelHost
 from flowchroma_gui.notifications import log_file_path, notification_manager
 from flowchroma_gui.playhead import Playhead
-from flowchroma_gui.preview import ShotMap
 from flowchroma_gui.qt_actions import RecentFiles, WindowActions
 from flowchroma_gui.qt_error_dialog import NotificationBridge
 from flowchroma_gui.qt_export_controller import ExportController
@@ -62,6 +61,7 @@ from flowchroma_gui.qt_timeline import Timeline
 from flowchroma_gui.qt_transport import Transport
 from flowchroma_gui.qt_viewer import Viewer, ViewMode
 from flowchroma_gui.qthreading import GeneratorWorker, WorkerManager
+from flowchroma_gui.shot_map import ShotMap
 
 if TYPE_CHECKING:
     from flowchroma_core.settings import Settings

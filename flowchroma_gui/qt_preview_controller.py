@@ -44,10 +44,10 @@ from flowchroma_gui.preview import (
     PreviewKey,
     PreviewReady,
     PreviewRequest,
-    ShotMap,
     preview_key,
 )
 from flowchroma_gui.preview_checkpoints import CheckpointBank, CheckpointsDone, checkpoint_film
+from flowchroma_gui.shot_map import ShotMap
 
 if TYPE_CHECKING:
     from flowchroma_core.settings import Settings

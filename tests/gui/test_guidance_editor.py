@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -241,11 +242,27 @@ def test_coverage_strip_follows_edits(qtbot, gwin: MainWindow, film: Path, still
     assert (strip.colours() == guess).all()
 
 
+def _saved_guidance(win: MainWindow, film: Path) -> tuple[Any, Any, Any]:
+    """The window's options and model session, and the guidance of the saved project
+    built as an export builds it (the core's ``guidance_for_film``)."""
+    from flowchroma_core.guidance.film_source import guidance_for_film
+
+    options = win.settings.colorize_options()
+    session = win.host.session(options)
+    cfg = session.model.config
+    guidance = guidance_for_film(
+        film,
+        model_size=(cfg.input_height, cfg.input_width),
+        cut_threshold=options.cut_threshold,
+        project=project_path_for(film),
+    )
+    return options, session, guidance
+
+
 def test_guided_preview_equals_guided_export(
     qtbot, gwin: MainWindow, film: Path, still: Path, tmp_path: Path
 ) -> None:
     """The preview of a guided frame is the frame a guided run of the core gives."""
-    from flowchroma_core.guidance.film_source import guidance_for_film
     from flowchroma_core.pipeline.colorizer import Colorizer
     from flowchroma_core.video.reader import luma_matrix, open_video
     from flowchroma_gui.preview import color_display
@@ -266,16 +283,7 @@ def test_guided_preview_equals_guided_export(
     wait_colorized(qtbot, gwin, 5)
     shown = np.array(gwin.cache.get(gwin.current_key()))
     g.save()
-    settings = gwin.settings
-    options = settings.colorize_options()
-    session = gwin.host.session(options)
-    cfg = session.model.config
-    guidance = guidance_for_film(
-        film,
-        model_size=(cfg.input_height, cfg.input_width),
-        cut_threshold=options.cut_threshold,
-        project=project_path_for(film),
-    )
+    options, session, guidance = _saved_guidance(gwin, film)
     with open_video(film) as reader:
         info = reader.info
         matrix = luma_matrix(info)
@@ -296,7 +304,6 @@ def test_guided_preview_equals_guided_export(
 def test_the_approximate_frame_is_guided(qtbot, gwin: MainWindow, film: Path) -> None:
     """Far from where the stream stands, the stand-in frame shown at once already carries
     the shot's points: the frame colorized alone with its shot's guidance."""
-    from flowchroma_core.guidance.film_source import guidance_for_film
     from flowchroma_core.pipeline.colorizer import Colorizer
     from flowchroma_core.video.reader import luma_matrix, open_video
     from flowchroma_gui.preview import PreviewApproximate, color_display
@@ -322,15 +329,7 @@ def test_the_approximate_frame_is_guided(qtbot, gwin: MainWindow, film: Path) ->
     gwin.seek(9)  # the stream stands at the end of frame 0's window of 4
     wait_colorized(qtbot, gwin, 9)
     assert 9 in approximate
-    options = gwin.settings.colorize_options()
-    session = gwin.host.session(options)
-    cfg = session.model.config
-    guidance = guidance_for_film(
-        film,
-        model_size=(cfg.input_height, cfg.input_width),
-        cut_threshold=options.cut_threshold,
-        project=project_path_for(film),
-    )
+    options, session, guidance = _saved_guidance(gwin, film)
     with open_video(film) as reader:
         info = reader.info
         opts = options.replace(matrix=luma_matrix(info), cut_threshold=0.0)
