@@ -153,6 +153,7 @@ class Guidance:
         self._cuts = sorted(b for b in bounds if 0 < b < frames)
         self._refs: list[tuple[int, Tensor]] = []
         self._same_frame: dict[int, bool] = {}
+        self._spread_points: dict[int, Tensor] = {}  # keyframe -> its points spread
         for spec in sorted(specs, key=lambda s: s.frame):
             fitted, _ = fit_reference(load_reference(spec).rgb, *model_size)
             self._refs.append((spec.frame, fitted))
@@ -300,7 +301,10 @@ class Guidance:
         for k in keyframes:
             # the points spread over their regions of the keyframe, then carried with
             # their confidence, which also fades with the distance to the keyframe
-            hint = self._spread(rasterise(self.patches(k), h, w), greys[k - lo])
+            if k not in self._spread_points:  # the same for every window: made once
+                points = rasterise(self.patches(k), h, w)
+                self._spread_points[k] = self._spread(points, greys[k - lo])
+            hint = self._spread_points[k]
             ab = (hint[:2] * HINT_AB_SCALE).permute(1, 2, 0).numpy()
             carried = carry_colour(
                 greys, k - lo, ab, hint[2].numpy(), flow=self._flow, steps=self._steps, first=lo
