@@ -53,6 +53,20 @@ _XYZN_FROM_RGB = (_XYZ_FROM_RGB64 / _WHITE64[:, None]).float()
 _RGB_FROM_XYZN = (_RGB_FROM_XYZ64 * _WHITE64[None, :]).float()
 
 
+def select(mask: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """``torch.where(mask, a, b)`` for float tensors, the same values, several times faster
+    on the CPU.
+
+    torch's CPU ``where`` (and ``masked_fill``) with a boolean mask is not vectorised: on a
+    640x360x3 frame it costs 25 multiplications' time. ``lerp`` with the mask as 0/1
+    weights is vectorised and exact at both ends (torch computes it as ``b + w (a - b)``
+    for w < 0.5 and ``a - (a - b)(1 - w)`` otherwise), so it returns ``a`` or ``b`` to the
+    bit. Both branches must be finite where they are not chosen (an infinite one would
+    give NaN), as they are in every formula here.
+    """
+    return torch.lerp(b, a, mask.to(a.dtype))
+
+
 def _check_image(x: Tensor, name: str) -> None:
     if x.ndim < 3 or x.shape[-3] != 3:
         raise ValueError(f"{name} must have shape (..., 3, H, W), got {tuple(x.shape)}")
@@ -73,7 +87,7 @@ def srgb_to_linear(rgb: Tensor) -> Tensor:
     """The sRGB decoding function, mirrored for negative values so out-of-gamut RGB survives."""
     mag = rgb.abs()
     curve = ((mag + 0.055) / 1.055).pow(2.4)
-    return torch.where(mag <= 0.04045, rgb / 12.92, torch.sign(rgb) * curve)
+    return select(mag <= 0.04045, rgb / 12.92, torch.sign(rgb) * curve)
 
 
 def linear_to_srgb(lin: Tensor, *, mirrored: bool = True) -> Tensor:
@@ -85,7 +99,7 @@ def linear_to_srgb(lin: Tensor, *, mirrored: bool = True) -> Tensor:
     mag = lin.abs() if mirrored else lin.clamp(min=0.0)
     # The clamp keeps the gradient finite at 0, where the linear segment is used anyway.
     curve = mag.clamp(min=0.0031308).pow_(1.0 / 2.4).mul_(1.055).sub_(0.055)
-    encoded = torch.where(mag <= 0.0031308, mag * 12.92, curve)
+    encoded = select(mag <= 0.0031308, mag * 12.92, curve)
     return torch.sign(lin) * encoded if mirrored else encoded
 
 
@@ -99,7 +113,7 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
     lin = srgb_to_linear(rgb.float())
     t = _apply_matrix(_XYZN_FROM_RGB, lin)  # XYZ / white
     cube = t.clamp(min=LAB_EPSILON).pow(1.0 / 3.0)
-    f = torch.where(t > LAB_EPSILON, cube, (LAB_KAPPA * t + 16.0) / 116.0)
+    f = select(t > LAB_EPSILON, cube, (LAB_KAPPA * t + 16.0) / 116.0)
     fx, fy, fz = f.unbind(dim=-3)
     return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
 
@@ -112,7 +126,7 @@ def gray_to_lightness(gray: Tensor) -> Tensor:
     """
     t = srgb_to_linear(gray.float())
     cube = t.clamp(min=LAB_EPSILON).pow(1.0 / 3.0)
-    f = torch.where(t > LAB_EPSILON, cube, (LAB_KAPPA * t + 16.0) / 116.0)
+    f = select(t > LAB_EPSILON, cube, (LAB_KAPPA * t + 16.0) / 116.0)
     return 116.0 * f - 16.0
 
 
@@ -126,7 +140,7 @@ def lab_to_rgb(lab: Tensor, *, clip: bool = True) -> Tensor:
     L, a, b = lab.float().unbind(dim=-3)
     fy = (L + 16.0) / 116.0
     f = torch.stack([fy + a / 500.0, fy, fy - b / 200.0], dim=-3)
-    t = torch.where(f > _DELTA, f.pow(3), f.mul(116.0).sub_(16.0).div_(LAB_KAPPA))
+    t = select(f > _DELTA, f.pow(3), f.mul(116.0).sub_(16.0).div_(LAB_KAPPA))
     rgb = linear_to_srgb(_apply_matrix(_RGB_FROM_XYZN, t), mirrored=not clip)
     return rgb.clamp_(0.0, 1.0) if clip else rgb
 

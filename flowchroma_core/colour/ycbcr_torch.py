@@ -15,6 +15,7 @@ import logging
 import torch
 from torch import Tensor
 
+from flowchroma_core.colour.lab import select
 from flowchroma_core.colour.ycbcr import Matrix, coefficients
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def limit_chroma(y: Tensor, cb: Tensor, cr: Tensor, matrix: Matrix) -> tuple[Ten
     up, down = (1 - y).clamp_(min=0), y.clamp(min=0)  # room above and below the luma
     scale = torch.ones_like(y)
     for d in (dr, dg, db):
-        room = torch.where(d > 0, up, down).div_(d.abs().clamp_(min=1e-12))
+        room = select(d > 0, up, down).div_(d.abs().clamp_(min=1e-12))
         torch.minimum(scale, room, out=scale)
     return cb * scale, cr * scale
 
