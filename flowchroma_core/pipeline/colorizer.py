@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import logging
 import threading
@@ -62,17 +63,36 @@ class SourceFrame(Protocol):
     def gray(self) -> np.ndarray: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ColorFrame:
-    """A colorized frame: the source's luma codes untouched, chroma in [-0.5, 0.5]."""
+    """A colorized frame: the source's luma codes untouched, chroma in [-0.5, 0.5].
+
+    The full-resolution chroma is computed when first asked for (``cb``, ``cr`` or
+    ``chroma``), on the thread that asks: in an export that is the writer thread, so the
+    per-frame maths overlaps the model's next window instead of following it
+    (``docs/throughput.md``). It is computed once and kept; the formula is
+    ``_Run._finish``'s wherever it runs.
+    """
 
     index: int
     time: Fraction
     luma: np.ndarray
-    cb: np.ndarray
-    cr: np.ndarray
     shot_start: bool
     ab: np.ndarray  # a*b* at the model's resolution, padding cropped (2, h, w): for metrics
+    make_chroma: Callable[[], np.ndarray] = field(repr=False)  # -> (2, H, W) Cb, Cr
+
+    @functools.cached_property
+    def chroma(self) -> np.ndarray:
+        """Cb and Cr at the luma's size, (2, H, W) float32 in [-0.5, 0.5]."""
+        return self.make_chroma()
+
+    @property
+    def cb(self) -> np.ndarray:
+        return self.chroma[0]
+
+    @property
+    def cr(self) -> np.ndarray:
+        return self.chroma[1]
 
 
 @dataclass
@@ -338,24 +358,31 @@ class _Run:
         )
 
     def _finish(self, item: _Pending, ab: Tensor) -> ColorFrame:
-        """Model a*b* (2, h, w) + the source's own L* at full resolution -> chroma planes,
-        computed on the model's device and copied back in one transfer."""
-        placement = item.placement
-        matrix = self.options.matrix
-        gray, lightness = self._grey(item.frame)
-        ab_full = lab.denormalize_ab(placement.restore(ab.float(), mode="bilinear"))
-        rgb = lab.lab_to_rgb(torch.cat([lightness[None], ab_full]), clip=True)
-        cb, cr = limit_chroma(gray, *chroma_from_rgb(rgb, matrix), matrix)
-        chroma = torch.stack([cb, cr]).cpu().numpy()
+        """The colorized frame of ``item`` from its model a*b* (2, h, w); its chroma is
+        made when first asked for (``_chroma``)."""
         return ColorFrame(
             index=item.frame.index,
             time=item.frame.time,
             luma=item.frame.luma,
-            cb=chroma[0],
-            cr=chroma[1],
             shot_start=item.shot_start,
-            ab=placement.crop(ab.float()).cpu().numpy(),
+            ab=item.placement.crop(ab.float()).cpu().numpy(),
+            make_chroma=functools.partial(self._chroma, item.frame, item.placement, ab),
         )
+
+    def _chroma(self, frame: SourceFrame, placement: Placement, ab: Tensor) -> np.ndarray:
+        """Model a*b* (2, h, w) + the source's own L* at full resolution -> Cb, Cr planes
+        (2, H, W), computed on the model's device and copied back in one transfer.
+
+        Runs on whichever thread first asks for the frame's chroma; it reads nothing the
+        run changes afterwards (``ab`` is never written to once yielded).
+        """
+        matrix = self.options.matrix
+        with torch.inference_mode():
+            gray, lightness = self._grey(frame)
+            ab_full = lab.denormalize_ab(placement.restore(ab.float(), mode="bilinear"))
+            rgb = lab.lab_to_rgb(torch.cat([lightness[None], ab_full]), clip=True)
+            cb, cr = limit_chroma(gray, *chroma_from_rgb(rgb, matrix), matrix)
+            return torch.stack([cb, cr]).cpu().numpy()
 
     # ------------------------------------------------------------------ the network
 

@@ -81,6 +81,28 @@ def test_output_is_identical_with_and_without_the_overlap(
         np.testing.assert_array_equal(a, b)
 
 
+def test_the_full_size_chroma_is_made_on_the_writer_thread_beside_the_model(
+    film: Path, tmp_path: Path, session: ModelSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowchroma_core.pipeline import colorizer
+
+    threads: list[str] = []
+    chroma = colorizer._Run._chroma
+
+    def recorded(self: Any, *args: Any) -> np.ndarray:
+        threads.append(threading.current_thread().name)
+        return chroma(self, *args)
+
+    monkeypatch.setattr(colorizer._Run, "_chroma", recorded)
+    _export(film, tmp_path / "overlapped.mkv", session)
+    assert len(threads) == N
+    assert threading.main_thread().name not in threads  # never on the model's thread
+    threads.clear()
+    with stages.serial():
+        _export(film, tmp_path / "serial.mkv", session)
+    assert threads == [threading.main_thread().name] * N
+
+
 def _fail_after(count: int, error: BaseException, original: Callable[..., Any]):
     """``original`` for ``count`` calls, then ``error``."""
     calls = [0]
