@@ -3,6 +3,7 @@
     python benchmarks/pipeline.py [--input ../shared/data/bw/chaplin.mp4] [--frames 241]
                                   [--repeats 2] [--loop 10] [--device auto] [--codec ffv1]
                                   [--size 1920x1080] [--skip-memory] [--skip-stages]
+                                  [--before OLD_CHECKOUT]
 
 Every run is a fresh process (so peak memories are independent). The serial path (the
 three stages on one thread, ``stages.serial()``) and the overlapped one (reader thread,
@@ -16,6 +17,10 @@ mux; the export's planning scan and final stream copy are left out). Then:
   by remuxing its packets), overlapped: flat means the bounded queues hold;
 * the share of each stage (decode, model, per-frame maths, encode) measured in series, on
   the film as given or upscaled to ``--size`` with PyAV (into a temporary folder).
+
+``--before DIR`` (a checkout of older code, e.g. ``git worktree add /tmp/old v0.4``) adds
+that code's overlapped run to each repeat, interleaved with this code's, and prints its R
+beside this one's: before and after measured on the same machine in the same minutes.
 
 The last line is ``end-to-end/model-only: R`` for the overlapped path.
 """
@@ -133,13 +138,16 @@ def run_stage_shares(args: argparse.Namespace) -> dict:
         )
 
 
-def child(args: argparse.Namespace, **overrides: object) -> dict:
-    cmd = [sys.executable, __file__, "--child"]
+def child(args: argparse.Namespace, *, code: Path | None = None, **overrides: object) -> dict:
+    """One run in a fresh process; ``code``: an older checkout to run instead of this one."""
+    script = Path(__file__) if code is None else code / "benchmarks" / "pipeline.py"
+    cmd = [sys.executable, str(script), "--child"]
     for key, value in (vars(args) | overrides).items():
-        if key in {"child", "skip_memory", "skip_stages"} or value is None:
+        if key in {"child", "skip_memory", "skip_stages", "before"} or value is None:
             continue
         cmd += [f"--{key.replace('_', '-')}", str(value)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    env = None if code is None else os.environ | {"PYTHONPATH": str(code)}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"child failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -200,6 +208,7 @@ def main() -> None:
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-stages", action="store_true")
+    parser.add_argument("--before", type=Path, help="an older checkout, run interleaved")
     parser.add_argument("--mode", default="overlap", choices=["serial", "overlap", "stages"])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -210,11 +219,15 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"input: {args.input} ({args.codec} out, device {args.device}), {args.frames} frames")
     print(f"load average at start: {load:.1f} on {os.cpu_count()} cores (runs interleaved)")
-    totals = {m: {"frames": 0, "seconds": 0.0, "model_seconds": 0.0} for m in ("serial", "overlap")}
+    modes = ("serial", "overlap") + (("before",) if args.before else ())
+    totals = {m: {"frames": 0, "seconds": 0.0, "model_seconds": 0.0} for m in modes}
     first: dict | None = None
     for repeat in range(args.repeats):
-        for mode in ("serial", "overlap"):
-            r = child(args, mode=mode)
+        for mode in modes:
+            if mode == "before":
+                r = child(args, mode="overlap", code=args.before.resolve())
+            else:
+                r = child(args, mode=mode)
             first = first or (r if mode == "overlap" else None)
             for key in totals[mode]:
                 totals[mode][key] += r[key]
@@ -231,6 +244,8 @@ def main() -> None:
             f"end-to-end {t['frames'] / t['seconds']:6.2f} frames/s, "
             f"end-to-end/model-only {t['model_seconds'] / t['seconds']:.3f}"
         )
+    if args.before:
+        print(f"before: {args.before} (overlapped, interleaved with this code's runs)")
     gain = totals["serial"]["seconds"] / totals["overlap"]["seconds"]
     print(f"overlapped end to end is {gain:.2f}x the serial speed")
     with tempfile.TemporaryDirectory() as tmp:
