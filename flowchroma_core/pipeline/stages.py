@@ -231,7 +231,10 @@ class Stages:
         """Stop every helper thread and wait for it; safe to call twice."""
         self._stop.set()
         for thread in self._threads:
-            thread.join(_JOIN_WARNING)
+            try:
+                thread.join(_JOIN_WARNING)
+            except RuntimeError:  # never started: a signal landed between append and start
+                continue
             if thread.is_alive():
                 logger.warning("%s: thread %s is slow to stop; waiting", self.name, thread.name)
                 thread.join()
