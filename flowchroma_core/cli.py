@@ -101,7 +101,11 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
     )
     from flowchroma_core.video.reader import open_video
 
-    options = _settings_from(args).colorize_options()
+    settings = _settings_from(args)
+    options = settings.colorize_options()
+    hardware_video = (
+        settings.export_hardware_video if args.hardware_video is None else args.hardware_video
+    )
     with open_video(args.input, frame_rate=args.rate) as reader:
         info = reader.info
     start = _position("--start", args.start, info) if args.start else 0
@@ -155,6 +159,7 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             restart=args.restart,
             segment_frames=args.segment_frames,
+            hardware_video=hardware_video,
         )
     if result.resumed_frames:
         print(
@@ -389,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="a video file, an image folder or a pattern")
     p.add_argument("-o", "--output", type=Path, required=True, help="the file (or folder) to write")
     p.add_argument("--codec", choices=CODEC_NAMES, help="default: from the output's extension")
+    p.add_argument(
+        "--hardware-video",
+        action=argparse.BooleanOptionalAction,
+        help="decode on NVDEC and encode H.264 on NVENC where they work here, software "
+        "otherwise (a note says which); FFV1, ProRes and DNxHR are always software "
+        "(default: the saved setting, off)",
+    )
     p.add_argument("--start", help="first frame: a number, seconds (4.5s) or timecode")
     p.add_argument("--end", help="frame after the last, in the same forms")
     _add_option_flags(p)

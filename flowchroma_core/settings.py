@@ -51,6 +51,9 @@ class Settings:
     vividness: float | None = _DEFAULT.vividness  # None: the model's default
     export_folder: str = ""
     export_codec: str = "ffv1"
+    # Decode on NVDEC and encode H.264 on NVENC where they work (video/hardware.py); the
+    # lossless and mastering codecs are software everywhere.
+    export_hardware_video: bool = False
 
     def problems(self) -> list[str]:
         """Each invalid field with the reason; empty when valid."""

@@ -323,6 +323,7 @@ def export_film(ctx: JobContext, request: ExportRequest, host: ModelHost) -> Exp
         cancel=ctx,
         overwrite=True,  # the export dialog asked before replacing an existing output
         guidance=guidance,
+        hardware_video=request.settings.export_hardware_video,
     )
     return ExportDone(
         output=str(result.output),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -71,6 +72,14 @@ class SettingsDialog(QDialog):
         export_form = QFormLayout(export)
         export_form.addRow("Folder", folder_row)
         export_form.addRow("Codec", self.export_codec)
+        self.hardware_video = QCheckBox(
+            "Use the GPU's video engines (NVDEC, NVENC for H.264)", self
+        )
+        self.hardware_video.setToolTip(
+            "Decode and encode on NVIDIA's video engines where they work on this machine, in "
+            "software otherwise; FFV1, ProRes and DNxHR are always encoded in software."
+        )
+        export_form.addRow("", self.hardware_video)
 
         self.problems_label = QLabel(self)
         self.problems_label.setWordWrap(True)
@@ -104,6 +113,7 @@ class SettingsDialog(QDialog):
         self.form.changed.connect(self.validate)
         self.export_folder.textChanged.connect(self.validate)
         self.export_codec.currentIndexChanged.connect(self.validate)
+        self.hardware_video.toggled.connect(self.validate)
         self.set_settings(settings)
         self.resize(560, self.sizeHint().height())
 
@@ -112,6 +122,7 @@ class SettingsDialog(QDialog):
         self.export_folder.setText(settings.export_folder)
         i = self.export_codec.findData(settings.export_codec)
         self.export_codec.setCurrentIndex(max(0, i))
+        self.hardware_video.setChecked(settings.export_hardware_video)
         self.validate()
 
     def candidate(self) -> Settings:
@@ -119,6 +130,7 @@ class SettingsDialog(QDialog):
         return self.form.settings(self.base).replace(
             export_folder=self.export_folder.text().strip(),
             export_codec=self.export_codec.currentData() or self.base.export_codec,
+            export_hardware_video=self.hardware_video.isChecked(),
         )
 
     def problems(self) -> list[str]:

@@ -95,6 +95,7 @@ def colorize_file(
     restart: bool = False,
     segment_frames: int = SEGMENT_FRAMES,
     guidance: GuidanceSource | None = None,
+    hardware_video: bool = False,
 ) -> ExportResult:
     """Colorize frames ``[start, stop)`` of ``source`` into ``destination``.
 
@@ -107,7 +108,8 @@ def colorize_file(
     (nothing appears at the destination; finished segments stay for a resume),
     ``DestinationBusyError`` while another export writes there, ``JournalMismatchError`` for an
     unfinished export of other settings, and other ``FlowChromaError`` subclasses for
-    problems the user can act on.
+    problems the user can act on. ``hardware_video``: decode on NVDEC and encode H.264 on
+    NVENC where they work here, in software otherwise; the notes say which.
     """
     source, destination = Path(source), Path(destination)
     codec = codec or codec_for_path(destination)
@@ -135,7 +137,7 @@ def colorize_file(
         key = Journal.make_key(
             film=source, options=options, model=model_identity(session), codec=codec,
             start=start, stop=stop, frame_rate=None if frame_rate is None else str(frame_rate),
-            guidance=None if guidance is None else guidance.revision,
+            guidance=None if guidance is None else guidance.revision, hardware=hardware_video,
         )  # fmt: skip
         journal = Journal.load(work.path, key)
         if journal is None:
@@ -163,7 +165,7 @@ def colorize_file(
             part = render_segment(
                 session, source, segment, options, work.path / part_name(segment, destination),
                 cancel, progress, codec=codec, range_start=start, frame_rate=frame_rate,
-                guidance=guidance,
+                guidance=guidance, hardware=hardware_video,
             )  # fmt: skip
             journal.finish(part)
             done += part.frames
@@ -183,6 +185,7 @@ def colorize_file(
     apply_umask(output)
     damaged = sorted(i for p in parts for i in p.damaged)
     corrupt = sorted(i for p in parts for i in p.corrupt)
+    notes.extend(dict.fromkeys(p.encoder_note for p in parts if p.encoder_note))
     _note_damage(notes, damaged, corrupt)
     frames = sum(p.frames for p in parts)
     result = ExportResult(

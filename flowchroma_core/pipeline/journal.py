@@ -130,9 +130,12 @@ class Journal:
         stop: int,
         frame_rate: str | None,
         guidance: str | None = None,
+        hardware: bool = False,
     ) -> dict[str, Any]:
-        """``guidance``: the run's ``Guidance.revision`` (points, stills, shots), or None."""
-        return {
+        """``guidance``: the run's ``Guidance.revision`` (points, stills, shots), or None.
+        ``hardware``: the parts may be NVENC's, so they do not mix with software parts (the
+        key holds it only when set, so journals written before it existed still match)."""
+        key = {
             "film": film_identity(film),
             "options": json.loads(options.to_json()),
             "model": model,
@@ -141,6 +144,9 @@ class Journal:
             "frame_rate": frame_rate,
             "guidance": guidance,
         }
+        if hardware:
+            key["hardware"] = True
+        return key
 
     def save(self) -> None:
         """Rewrite the journal atomically."""

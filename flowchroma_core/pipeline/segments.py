@@ -90,6 +90,7 @@ class Part:
     model_seconds: float = 0.0
     damaged: tuple[int, ...] = ()  # source frames that could not be decoded (skipped)
     corrupt: tuple[int, ...] = ()  # source frames decoded with concealed errors
+    encoder_note: str = ""  # the part's writer's note on the hardware encoder, if asked for
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,6 +104,7 @@ class Part:
             "model_seconds": round(self.model_seconds, 3),
             "damaged": list(self.damaged),
             "corrupt": list(self.corrupt),
+            "encoder_note": self.encoder_note,
         }
 
     @classmethod
@@ -118,6 +120,7 @@ class Part:
             model_seconds=float(data.get("model_seconds", 0.0)),
             damaged=tuple(int(i) for i in data.get("damaged", ())),
             corrupt=tuple(int(i) for i in data.get("corrupt", ())),
+            encoder_note=str(data.get("encoder_note", "")),
         )
 
 
@@ -243,6 +246,7 @@ def render_segment(
     range_start: int | None = None,
     frame_rate: Fraction | None = None,
     guidance: GuidanceSource | None = None,
+    hardware: bool = False,
 ) -> Part:
     """Colorize ``segment`` into ``part_path`` (written atomically; no audio).
 
@@ -250,13 +254,15 @@ def render_segment(
     sets it). Each shot is a fresh run with cut detection off, exactly as an uninterrupted
     run treats it. ``progress(n)`` is called with the frames done in this segment so far.
     ``range_start`` is the export's first frame (the part's time offset is measured from
-    it; default the segment's start). Raises ``Cancelled`` (no part file is left).
+    it; default the segment's start). ``hardware``: decode on NVDEC and encode H.264 on
+    NVENC where they work here (``video/hardware.py``). Raises ``Cancelled`` (no part file
+    is left).
     """
     begin = time.perf_counter()
     part_path = Path(part_path)
     shot_options = options.replace(cut_threshold=0.0)
     colorizer = Colorizer(session)
-    with open_video(film_path, frame_rate=frame_rate) as reader:
+    with open_video(film_path, frame_rate=frame_rate, hardware=hardware) as reader:
         info = reader.info
         origin = _frame_time(reader, info, segment.start if range_start is None else range_start)
         done = 0
@@ -268,8 +274,9 @@ def render_segment(
         absolute = part_path.suffix.lower() in _MILLISECOND_CONTAINERS
         zero = origin
         with VideoWriter(
-            part_path, codec=codec, source=info, matrix=options.matrix, audio_from=None
-        ) as writer:
+            part_path, codec=codec, source=info, matrix=options.matrix, audio_from=None,
+            hardware=hardware,
+        ) as writer:  # fmt: skip
             bounds = [*segment.shots, segment.stop]
             runs: list[ColorizeRun] = []
 
@@ -306,6 +313,7 @@ def render_segment(
         model_seconds=model_seconds,
         damaged=tuple(reader.damaged_frames),
         corrupt=tuple(reader.corrupt_frames),
+        encoder_note=writer.encoder_note or "",
     )
     logger.info(
         "segment %d (%d..%d, %d shot(s)): %d frames in %.1f s",

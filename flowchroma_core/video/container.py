@@ -15,6 +15,7 @@ from pathlib import Path
 
 import av
 import av.error
+from av.codec.hwaccel import HWAccel
 
 from flowchroma_core.errors import VideoReadError
 from flowchroma_core.video.colour_tags import (
@@ -23,6 +24,7 @@ from flowchroma_core.video.colour_tags import (
     color_name,
     frame_color_space,
 )
+from flowchroma_core.video.hardware import decoding_accel
 from flowchroma_core.video.info import (
     Frame,
     VideoInfo,
@@ -109,9 +111,12 @@ def _stuffing(packet: bytes) -> int:
     return max(0, length - used)
 
 
-def open_container(path: Path) -> av.container.InputContainer:
-    """av.open with every failure turned into a one-line VideoReadError naming the file."""
+def open_container(path: Path, hwaccel: HWAccel | None = None) -> av.container.InputContainer:
+    """av.open with every failure turned into a one-line VideoReadError naming the file;
+    ``hwaccel`` decodes on a hardware engine (``hardware.decoding_accel``)."""
     try:
+        if hwaccel is not None:
+            return av.open(str(path), mode="r", hwaccel=hwaccel)
         return av.open(str(path), mode="r")
     except av.error.InvalidDataError as err:
         if _looks_like_mp4(path):
@@ -165,8 +170,11 @@ class _Packet:
 class ContainerSource:
     """A video file: a packet index built at open, one container kept for random access."""
 
-    def __init__(self, path: Path, damage: Damage) -> None:
+    def __init__(self, path: Path, damage: Damage, *, hardware: bool = False) -> None:
+        """``hardware``: stream (``iterate``) through NVDEC where it works here; random
+        access (``read``) always decodes in software."""
         self.path = path
+        self._hardware = hardware
         self.name = path.name
         self._damage = damage
         started = time.perf_counter()
@@ -440,7 +448,8 @@ class ContainerSource:
         """Frames start..stop-1 from a container of their own, decoder threads on."""
         expected = start
         produced = 0
-        with open_container(self.path) as container:
+        accel = decoding_accel(self.info.codec) if self._hardware else None
+        with open_container(self.path, accel) as container:
             stream = container.streams[self._stream_index]
             stream.thread_type = "AUTO"
             frames = self._frames_from(container, stream, start)

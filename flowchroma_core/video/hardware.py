@@ -1,6 +1,13 @@
-"""NVIDIA's video engines through FFmpeg in PyAV: NVDEC (``h264_cuvid``, ``hevc_cuvid``)
-for decoding and NVENC (``h264_nvenc``, ``hevc_nvenc``) for encoding, chosen only where they
-work here, with a clean fall back to the software codec.
+"""NVIDIA's video engines through FFmpeg in PyAV: NVDEC for decoding and NVENC
+(``h264_nvenc``, ``hevc_nvenc``) for encoding, chosen only where they work here, with a clean
+fall back to the software codec.
+
+Decoding uses FFmpeg's CUDA hwaccel (``decoding_accel``: PyAV's ``HWAccel`` passed to
+``av.open``), which runs the ordinary H.264/HEVC/AV1/VP9/MPEG-2 decoders on NVDEC and hands
+the pictures back in system memory (NV12/P010, whose plane 0 is the luma as coded: the
+decoders are bit-exact by their standards, so a hardware-decoded film gives the same luma).
+Streams NVDEC cannot take (4:2:2 H.264, for one) fall back to software inside FFmpeg. The
+``*_cuvid`` decoders (``hardware_decoder``) are kept for the GPU benchmark's raw figures.
 
 An engine counts as present only when PyAV's FFmpeg has the codec (``av.codec.Codec``) *and*
 a tiny context opens (``open_works``): a build with NVENC on a machine without an NVIDIA
@@ -17,12 +24,14 @@ both.
 from __future__ import annotations
 
 import functools
+import io
 import logging
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Literal
 
 import av
+from av.codec.hwaccel import HWAccel
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +39,9 @@ Mode = Literal["r", "w"]
 
 HARDWARE_DECODERS: dict[str, str] = {"h264": "h264_cuvid", "hevc": "hevc_cuvid"}
 """Software decoder (the stream's codec name) -> its NVDEC decoder."""
+
+NVDEC_CODECS = frozenset({"h264", "hevc", "av1", "vp9", "vp8", "mpeg2video", "mpeg1video", "vc1"})
+"""Stream codecs (FFmpeg's names) that FFmpeg's CUDA hwaccel can decode on NVDEC."""
 
 HARDWARE_ENCODERS: dict[str, str] = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc"}
 """Software encoder (a preset's codec) -> its NVENC encoder."""
@@ -67,6 +79,49 @@ def open_works(name: str, mode: Mode) -> bool:
         return False
     logger.info("hardware codec %s available", name)
     return True
+
+
+@functools.cache
+def cuda_decoding_works() -> bool:
+    """Whether FFmpeg can decode on NVDEC here: a CUDA device is made for a tiny H.264
+    film encoded in memory, once per process. False on a machine without an NVIDIA driver
+    (FFmpeg then fails to make the device, which PyAV reports as an ``OSError``)."""
+    if not (codec_present("libx264", "w") and "cuda" in _hwdevices()):
+        return False
+    film = io.BytesIO()
+    try:
+        with av.open(film, "w", format="mp4") as out:
+            stream = out.add_stream("libx264", rate=25)
+            stream.width, stream.height, stream.pix_fmt = 256, 144, "yuv420p"
+            picture = av.VideoFrame(256, 144, "yuv420p")
+            for plane in picture.planes:
+                plane.update(bytes(plane.buffer_size))
+            out.mux(stream.encode(picture))
+            out.mux(stream.encode(None))
+        film.seek(0)
+        accel = HWAccel(device_type="cuda", allow_software_fallback=False)
+        with av.open(film, "r", hwaccel=accel) as back:
+            next(back.decode(video=0))
+    except (av.error.FFmpegError, OSError, StopIteration) as error:
+        logger.info("NVDEC decoding is not available here: %s", error)
+        return False
+    logger.info("NVDEC decoding available (FFmpeg's CUDA hwaccel)")
+    return True
+
+
+def _hwdevices() -> list[str]:
+    try:
+        return list(av.codec.hwaccel.hwdevices_available())
+    except Exception:  # an FFmpeg without hardware device support
+        return []
+
+
+def decoding_accel(codec: str) -> HWAccel | None:
+    """The hwaccel to open a film whose video stream is ``codec`` with, decoding on NVDEC
+    where that works here; None (decode in software) otherwise."""
+    if codec not in NVDEC_CODECS or not cuda_decoding_works():
+        return None
+    return HWAccel(device_type="cuda", allow_software_fallback=True)
 
 
 def hardware_decoder(codec: str) -> str | None:

@@ -67,7 +67,11 @@ class VideoReader:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, frame_rate: Fraction | int | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        frame_rate: Fraction | int | None = None,
+        hardware: bool = False,
     ) -> None:
         path = Path(path)
         damage = Damage(path.name)
@@ -96,7 +100,7 @@ class VideoReader:
                     f"{path.name}: a frame rate can be given for image sequences only;"
                     " a video file has its own timing"
                 )
-            self._source = ContainerSource(path, damage)
+            self._source = ContainerSource(path, damage, hardware=hardware)
 
     @property
     def info(self) -> VideoInfo:
@@ -147,14 +151,19 @@ class VideoReader:
 
 
 def open_video(
-    path: str | os.PathLike[str], *, frame_rate: Fraction | int | None = None
+    path: str | os.PathLike[str],
+    *,
+    frame_rate: Fraction | int | None = None,
+    hardware: bool = False,
 ) -> VideoReader:
     """Open a video file, an image folder or a printf pattern of images for reading.
 
     ``frame_rate`` is the rate of an image sequence (24 when not given); a video file has
-    its own timing, and giving one for it raises ``VideoReadError``.
+    its own timing, and giving one for it raises ``VideoReadError``. ``hardware``: stream
+    ``frames()`` through NVDEC where it works here (``hardware.py``; the same luma codes),
+    in software otherwise.
     """
-    return VideoReader(path, frame_rate=frame_rate)
+    return VideoReader(path, frame_rate=frame_rate, hardware=hardware)
 
 
 def read_rgb(path: str | os.PathLike[str], *, max_frames: int = 0) -> Iterator[np.ndarray]:

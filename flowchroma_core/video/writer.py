@@ -54,6 +54,7 @@ from flowchroma_core.video.destination import (
     plan_output,
 )
 from flowchroma_core.video.fields import FIELD_ORDERS, field_order_code
+from flowchroma_core.video.hardware import HARDWARE_ENCODERS, encoder_choice
 from flowchroma_core.video.planes import pack_frame
 from flowchroma_core.video.presets import (
     CODEC_NAMES,
@@ -73,6 +74,39 @@ logger = logging.getLogger(__name__)
 # Where the pixel aspect ratio is lost: PyAV cannot set the track-level aspect that the
 # Matroska and MXF muxers write, and FFV1 / DNxHR carry none in their own bitstreams.
 _LOSES_SAMPLE_ASPECT = {("ffv1", "matroska"), ("dnxhd", "mxf")}
+
+# The pixel formats that NVENC takes and that this writer packs as it packs for software
+# (NVENC's 10-bit input is P010, semi-planar with the bits at the top, which it does not).
+_NVENC_PIXEL_FORMATS = frozenset({"yuv420p", "yuv444p"})
+
+
+def choose_encoder(
+    preset: CodecPreset, pixel_format: PixelFormat, *, hardware: bool
+) -> tuple[str, dict[str, str], str | None]:
+    """The encoder, its options and a note on the choice (None when ``hardware`` was not
+    asked for): the preset's software encoder, or NVENC when ``hardware`` is asked for,
+    the preset has a hardware counterpart, the pixel format is one NVENC takes as this
+    writer packs it (8-bit planar) and NVENC opens here."""
+    software = preset.codec, dict(preset.options) | dict(pixel_format.options)
+    if not hardware:
+        return *software, None
+    if preset.codec not in HARDWARE_ENCODERS:
+        return *software, f"{preset.name} has no hardware encoder; encoded in software."
+    if pixel_format.pix_fmt not in _NVENC_PIXEL_FORMATS:
+        note = (
+            f"NVENC does not take {pixel_format.pix_fmt} as written here; encoded in software "
+            f"({preset.codec})."
+        )
+        return *software, note
+    encoder, options = encoder_choice(preset.codec, dict(preset.options), hardware=True)
+    if encoder == preset.codec:
+        return *software, f"No working NVENC here; encoded in software ({preset.codec})."
+    note = (
+        f"Encoded on the GPU with {encoder} (NVENC, constant quality "
+        f"{options.get('cq', 'default')}): close to the software preset's quality, not the "
+        "same bits."
+    )
+    return encoder, options, note
 
 
 class VideoWriter:
@@ -102,11 +136,13 @@ class VideoWriter:
         timecode: str | None = None,
         metadata: dict[str, str] | None = None,
         template: Path | str | None = None,
+        hardware: bool = False,
     ) -> None:
         """``metadata``: container tags (e.g. the colorization options); image sequences
         have nowhere to keep them. ``template``: a file this writer's own settings wrote
         (a segment's part); the writer then copies encoded parts (``copy_part``) instead of
-        encoding frames, the video stream's parameters taken from it."""
+        encoding frames, the video stream's parameters taken from it. ``hardware``: encode
+        H.264 on NVENC where it works here (``_encoder``); a note says what was used."""
         if matrix not in MATRICES:
             raise ValueError(f"unknown matrix {matrix!r}; allowed: {', '.join(MATRICES)}")
         plan = plan_output(destination, codec=codec, source=source, audio_from=audio_from)
@@ -140,6 +176,8 @@ class VideoWriter:
         self._audio_end = None if audio_end is None else Fraction(audio_end)
         self._metadata = dict(metadata or {})
         self._template = None if template is None else Path(template)
+        self._hardware = hardware
+        self.encoder_note: str | None = None  # what ``hardware`` led to, when it was asked
         try:
             self._open(source, audio_from, timecode)
         except BaseException as error:
@@ -193,9 +231,13 @@ class VideoWriter:
         if self._template is not None:
             stream = self._stream_from_template(container, self._template, source)
         else:
-            options = dict(preset.options) | dict(self.pixel_format.options)
+            encoder, options, self.encoder_note = choose_encoder(
+                preset, self.pixel_format, hardware=self._hardware
+            )
+            if self.encoder_note:
+                self.notes.append(self.encoder_note)
             stream = container.add_stream(
-                preset.codec,
+                encoder,
                 rate=Fraction(source.frame_rate),
                 options=options,
                 time_base=self.time_base,

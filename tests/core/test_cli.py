@@ -283,6 +283,25 @@ def test_a_one_frame_film(capsys, films: Path, out: Path, tiny_model: Path) -> N
     assert _size_and_count(dest) == (W, H, 1)
 
 
+def test_hardware_video_says_what_encoded_the_film(
+    capsys, films: Path, out: Path, tiny_model: Path
+) -> None:
+    """--hardware-video: NVENC where it opens, else software with a note; never a failure."""
+    from flowchroma_core.video import hardware
+
+    dest = out / "a.mp4"
+    args = ("colorize", films / "good.mp4", "-o", dest, "--hardware-video", *_tiny(tiny_model))
+    code, _, err = _run(capsys, *args)
+    assert code == 0, err
+    if hardware.hardware_encoder("libx264") is None:
+        assert "note: No working NVENC here; encoded in software (libx264)." in err
+    else:
+        assert "note: Encoded on the GPU with h264_nvenc" in err
+    assert _size_and_count(dest) == (W, H, N)
+    code, _, err = _run(capsys, *args[:3], out / "b.mp4", *_tiny(tiny_model))  # off: no note
+    assert code == 0 and "NVENC" not in err
+
+
 # -- 9-12: destinations, refused before any model work -----------------------------------
 
 

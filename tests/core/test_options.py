@@ -50,7 +50,7 @@ def test_the_user_set_fields_are_the_settings_fields() -> None:
 
     names = {f.name for f in fields(Settings)}
     assert set(SETTING_FIELDS) <= names
-    assert names - set(SETTING_FIELDS) == {"export_folder", "export_codec"}
+    assert names - set(SETTING_FIELDS) == {"export_folder", "export_codec", "export_hardware_video"}
     for name in SETTING_FIELDS:  # one set of defaults
         assert getattr(Settings(), name) == getattr(ColorizeOptions(), name)
 
