@@ -6,7 +6,8 @@
 Every variant is ``configs/v2.toml`` with one thing changed, trained with the same data,
 seed and learning-rate schedule (that of the full run), stopped after ``--steps``:
 
-* ``v2``           the full run's own checkpoint at that step (guidance starts later);
+* ``v2``           the full run's own checkpoint at that step where ``runs/v2`` keeps it,
+                   else trained like the others (guidance starts later);
 * ``logits_only``  no spatial skips: the backbone is seen only as its global logits;
 * ``mse``          a*b* regression with MSE instead of colour classes;
 * ``lite2``        EfficientNet-Lite2 instead of Lite0 as the frozen backbone;
@@ -93,8 +94,8 @@ def main() -> int:
     if args.action == "train":
         for name in names:
             cfg = table[name]
-            if name == "v2" or checkpoint_at(cfg, args.steps):
-                continue  # the full run provides v2's checkpoint
+            if checkpoint_at(cfg, args.steps):
+                continue  # done already (for v2: the full run's checkpoint, where it is kept)
             cfg = replace(cfg, train=replace(cfg.train, checkpoint_every=args.steps))
             print(f"training {name} to step {args.steps}", flush=True)
             train(cfg, stop_after=args.steps)
