@@ -204,9 +204,12 @@ def test_settings_dialog_refuses_invalid_values_and_applies_valid_ones(qtbot, wi
     dialog.accept()
     assert dialog.result() != dialog.DialogCode.Accepted
     dialog.form.overlap.setValue(2)
+    assert not dialog.hardware_video.isChecked()  # off unless asked for
+    dialog.hardware_video.setChecked(True)
     assert dialog.validate()
     dialog.accept()
     assert dialog.saved.window_frames == 8 and dialog.saved.overlap == 2
+    assert dialog.saved.export_hardware_video
     window.apply_settings(dialog.saved)
     assert all(
         (k.options.window_frames, k.options.overlap) == (8, 2) for k in window.cache.snapshot()
