@@ -449,7 +449,14 @@ class ContainerSource:
         expected = start
         produced = 0
         accel = decoding_accel(self.info.codec) if self._hardware else None
-        with open_container(self.path, accel) as container:
+        try:
+            opened = open_container(self.path, accel)
+        except VideoReadError as error:
+            if accel is None:
+                raise
+            logger.warning("%s: NVDEC cannot take it (%s); decoding in software", self.name, error)
+            opened = open_container(self.path)
+        with opened as container:
             stream = container.streams[self._stream_index]
             stream.thread_type = "AUTO"
             frames = self._frames_from(container, stream, start)

@@ -142,7 +142,7 @@ class VideoWriter:
         have nowhere to keep them. ``template``: a file this writer's own settings wrote
         (a segment's part); the writer then copies encoded parts (``copy_part``) instead of
         encoding frames, the video stream's parameters taken from it. ``hardware``: encode
-        H.264 on NVENC where it works here (``_encoder``); a note says what was used."""
+        H.264 on NVENC where it works here (``choose_encoder``); a note says what was used."""
         if matrix not in MATRICES:
             raise ValueError(f"unknown matrix {matrix!r}; allowed: {', '.join(MATRICES)}")
         plan = plan_output(destination, codec=codec, source=source, audio_from=audio_from)

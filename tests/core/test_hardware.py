@@ -129,3 +129,24 @@ def test_a_lossless_master_asked_for_hardware_keeps_its_luma_bit_exact(
             np.testing.assert_array_equal(a.luma, b.luma)
     plain = _write(film, tmp_path / "plain.mkv", codec="ffv1")  # not asked for: no note
     assert plain.encoder_note is None
+
+
+def test_a_film_nvdec_cannot_open_is_decoded_in_software(
+    film: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The probe said yes but this film's open fails (no driver here, or no free session)."""
+    from av.codec.hwaccel import HWAccel
+
+    from flowchroma_core.video import container
+
+    strict = HWAccel(device_type="cuda", allow_software_fallback=False)
+    monkeypatch.setattr(container, "decoding_accel", lambda codec: strict)
+    with open_video(film) as soft, open_video(film, hardware=True) as hard:
+        expected = [f.luma for f in soft.frames()]
+        got = [f.luma for f in hard.frames()]
+    assert len(got) == len(expected) == 6
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    if hardware.cuda_decoding_works():
+        return  # a GPU machine: NVDEC opened it
+    assert "NVDEC cannot take it" in caplog.text and "decoding in software" in caplog.text
