@@ -103,9 +103,7 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
 
     settings = _settings_from(args)
     options = settings.colorize_options()
-    hardware_video = (
-        settings.export_hardware_video if args.hardware_video is None else args.hardware_video
-    )
+    hardware_video = _hardware_video(args, settings)
     with open_video(args.input, frame_rate=args.rate) as reader:
         info = reader.info
     start = _position("--start", args.start, info) if args.start else 0
@@ -190,9 +188,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     codec = args.codec or settings.export_codec
     films = plan_films(expand_films(args.input), args.output, codec)
     args.output.mkdir(parents=True, exist_ok=True)
+    hardware_video = _hardware_video(args, settings)
     request = BatchRequest(
         tuple(films), settings.colorize_options(), codec, overwrite=args.overwrite,
-        restart=args.restart, frame_rate=args.rate,
+        restart=args.restart, frame_rate=args.rate, hardware_video=hardware_video,
     )  # fmt: skip
     result = run_batch(request, use_ray=args.ray is not None,
                        address=None if args.ray == "local" else args.ray,
@@ -325,6 +324,22 @@ _OPTION_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
 saved settings."""
 
 
+def _add_hardware_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--hardware-video",
+        action=argparse.BooleanOptionalAction,
+        help="decode on NVDEC and encode H.264 on NVENC where they work here, software "
+        "otherwise (a note says which); FFV1, ProRes and DNxHR are always software "
+        "(default: the saved setting, off)",
+    )
+
+
+def _hardware_video(args: argparse.Namespace, settings: Settings) -> bool:
+    """--hardware-video / --no-hardware-video, else the saved setting."""
+    flag = args.hardware_video
+    return settings.export_hardware_video if flag is None else flag
+
+
 def _add_option_flags(p: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
     from flowchroma_core.pipeline.options import SETTING_FIELDS
 
@@ -394,13 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="a video file, an image folder or a pattern")
     p.add_argument("-o", "--output", type=Path, required=True, help="the file (or folder) to write")
     p.add_argument("--codec", choices=CODEC_NAMES, help="default: from the output's extension")
-    p.add_argument(
-        "--hardware-video",
-        action=argparse.BooleanOptionalAction,
-        help="decode on NVDEC and encode H.264 on NVENC where they work here, software "
-        "otherwise (a note says which); FFV1, ProRes and DNxHR are always software "
-        "(default: the saved setting, off)",
-    )
+    _add_hardware_flag(p)
     p.add_argument("--start", help="first frame: a number, seconds (4.5s) or timecode")
     p.add_argument("--end", help="frame after the last, in the same forms")
     _add_option_flags(p)
@@ -450,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="+", type=Path, help="films, folders of videos, list files")
     p.add_argument("-o", "--output", type=Path, required=True, help="the folder to write into")
     p.add_argument("--codec", choices=CODEC_NAMES, help="default: the saved export codec")
+    _add_hardware_flag(p)
     p.add_argument(
         "--ray",
         nargs="?",

@@ -143,11 +143,13 @@ class SegmentWorker:
         part_path: Path,
         codec: str,
         frame_rate: Fraction | None,
+        hardware: bool = False,
     ) -> tuple[Part, int]:
-        """Render one segment into ``part_path``; the part and this worker's pid."""
+        """Render one segment into ``part_path``; the part and this worker's pid.
+        ``hardware``: NVDEC/NVENC where they work on this worker's machine."""
         part = render_segment(
             self.session(options), film, segment, options, part_path, None, None,
-            codec=codec, range_start=0, frame_rate=frame_rate,
+            codec=codec, range_start=0, frame_rate=frame_rate, hardware=hardware,
         )  # fmt: skip
         return part, os.getpid()
 
@@ -326,7 +328,7 @@ class _Pool:
             actor = self.idle.pop()
             ref = actor.render.remote(
                 work.film.source, segment, work.options, work.part_path(segment),
-                work.codec, work.frame_rate,
+                work.codec, work.frame_rate, work.hardware,
             )  # fmt: skip
             self.inflight[ref] = (position, actor, segment)
 

@@ -32,6 +32,7 @@ class BatchRequest:
     restart: bool = False
     segment_frames: int = SEGMENT_FRAMES
     frame_rate: Fraction | None = None
+    hardware_video: bool = False  # NVDEC/NVENC where they work on the machine rendering
 
 
 @dataclass
@@ -91,7 +92,7 @@ class FilmQueue:
                     film, options=request.options, codec=request.codec, model=self.model,
                     overwrite=request.overwrite, restart=request.restart,
                     segment_frames=request.segment_frames, cancel=self.cancel,
-                    frame_rate=request.frame_rate, plan=plan,
+                    frame_rate=request.frame_rate, plan=plan, hardware=request.hardware_video,
                 )  # fmt: skip
             except (Cancelled, KeyboardInterrupt):
                 self._next = position  # not started: reported as cancelled

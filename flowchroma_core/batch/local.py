@@ -38,7 +38,7 @@ def run_local(
                     part = render_segment(
                         session, work.film.source, segment, work.options,
                         work.part_path(segment), cancel, progress.frames, codec=work.codec,
-                        range_start=0, frame_rate=work.frame_rate,
+                        range_start=0, frame_rate=work.frame_rate, hardware=work.hardware,
                     )  # fmt: skip
                     queue.record(position, part)
             except (Cancelled, KeyboardInterrupt):

@@ -72,6 +72,7 @@ class FilmWork:
         journal: Journal | None,
         overwrite: bool,
         key: dict[str, Any] | None = None,
+        hardware: bool = False,
     ) -> None:
         self.film = film
         self.info = info
@@ -82,6 +83,7 @@ class FilmWork:
         self.journal = journal
         self.overwrite = overwrite
         self.key = key  # the journal's key, kept for ``planned`` when planning elsewhere
+        self.hardware = hardware  # NVDEC/NVENC where they work (``render_segment``)
         self.begin = time.perf_counter()
         segments = journal.segments if journal is not None else []
         self.outcome = FilmOutcome(
@@ -107,6 +109,7 @@ class FilmWork:
         cancel: CancelToken | None = None,
         frame_rate: Fraction | None = None,
         plan: bool = True,
+        hardware: bool = False,
     ) -> FilmWork:
         """Check, lock and plan (or resume) one film; ``model`` is ``model_key(...)``.
 
@@ -129,6 +132,7 @@ class FilmWork:
             key = Journal.make_key(
                 film=film.source, options=options, model=model, codec=codec, start=0,
                 stop=info.frame_count, frame_rate=None if frame_rate is None else str(frame_rate),
+                hardware=hardware,
             )  # fmt: skip
             journal = Journal.load(folder.path, key)
             if journal is None and plan:
@@ -147,7 +151,7 @@ class FilmWork:
             folder.release()
             raise
         return cls(film, info, options, codec=codec, frame_rate=frame_rate, folder=folder,
-                   journal=journal, overwrite=overwrite, key=key)  # fmt: skip
+                   journal=journal, overwrite=overwrite, key=key, hardware=hardware)  # fmt: skip
 
     @property
     def needs_plan(self) -> bool:
@@ -183,6 +187,7 @@ class FilmWork:
         )
         self.folder.remove()
         apply_umask(output)
+        notes.extend(dict.fromkeys(p.encoder_note for p in parts if p.encoder_note))
         damaged = sorted(i for p in parts for i in p.damaged)
         if damaged:
             notes.append(f"{len(damaged)} damaged frame(s) were skipped: {damaged[:10]}")

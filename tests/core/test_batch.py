@@ -128,3 +128,22 @@ def test_a_cancelled_batch_resumes_from_its_journal(tmp_path: Path, tiny_model: 
     reference = colorize_file(film, tmp_path / "ref.mkv", options=options, session=session,
                               segment_frames=8)  # fmt: skip
     assert frame_planes(out / "reel.mkv") == frame_planes(reference.output)
+
+
+def test_batch_hardware_video_says_what_encoded_each_film(
+    tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flowchroma_core.video import hardware
+
+    film = tmp_path / "films" / "reel.mkv"
+    film.parent.mkdir()
+    make_cut_film(film, shots=(13,))
+    args = ["batch", str(film), "-o", str(tmp_path / "out"), "--codec", "h264",
+            "--hardware-video", "--model", str(tiny_model), "--device", "cpu", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    if hardware.hardware_encoder("libx264") is None:
+        assert "note: reel.mkv: No working NVENC here; encoded in software (libx264)." in err
+    else:
+        assert "note: reel.mkv: Encoded on the GPU with h264_nvenc" in err
+    assert (tmp_path / "out" / "reel.mp4").is_file()
