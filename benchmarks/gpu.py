@@ -10,7 +10,9 @@ no film is given (the GPU machine receives the repository only), a synthetic gre
 moving shapes and grain. For every size, model (``shipped``: the model in ``assets/``;
 ``full``: ``FlowChromaConfig()``, the paper's size, random weights) and precision it
 prints model-only frames/s (time inside the network, synchronised), end-to-end frames/s
-(``colorize_file``: decode, model, per-frame maths, encode, mux) and the peak GPU memory.
+(``colorize_file``: decode, model, per-frame maths, encode, mux) and the peak GPU memory;
+one more row per size runs the shipped model's export (fp16) with ``hardware=True``:
+decoded on NVDEC and encoded on NVENC where they work, as ``--hardware-video`` exports.
 A second table compares the video engines at each size: decode (software vs NVDEC) and
 encode (software libx264 vs NVENC) alone, in frames/s, where the engines work here.
 
@@ -106,8 +108,11 @@ def load_session(kind: str, device: str, precision: str) -> Any:
     return ModelSession.around(model, device=device, precision=precision, name="full")
 
 
-def colorize_run(film: Path, out: Path, session: Any, precision: str, codec: str) -> dict:
-    """Reader thread -> model -> writer thread on ``film`` (pipeline.direct_export)."""
+def colorize_run(
+    film: Path, out: Path, session: Any, precision: str, codec: str, hardware: bool = False
+) -> dict:
+    """Reader thread -> model -> writer thread on ``film`` (pipeline.direct_export);
+    ``hardware``: NVDEC and NVENC where they work."""
     import torch
 
     from flowchroma_core.pipeline.options import ColorizeOptions
@@ -120,7 +125,8 @@ def colorize_run(film: Path, out: Path, session: Any, precision: str, codec: str
         torch.cuda.reset_peak_memory_stats(device)
     options = ColorizeOptions(device=str(device.type), precision=precision)
     r = direct_export(
-        film, out, session=session, options=options, codec=codec, frames=10**9, overlap=True
+        film, out, session=session, options=options, codec=codec, frames=10**9, overlap=True,
+        hardware=hardware,
     )
     out.unlink(missing_ok=True)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
@@ -207,22 +213,29 @@ def main() -> None:
             cq = hardware.nvenc_options({"crf": "16"})
             row["encode nvenc"] = encode_fps(size, args.frames, nvenc, cq) if nvenc else None
             engines.append(row)
-            for kind in args.models.split(","):
-                for precision in args.precisions.split(","):
-                    label = {"size": size_name, "model": kind, "precision": precision}
-                    if time.perf_counter() - start > args.budget_s:
-                        rows.append(label | {"skipped": "time budget"})
-                        continue
-                    try:
-                        session = load_session(kind, str(device), precision)
-                        out = Path(tmp) / "out.mkv"
-                        result = colorize_run(film, out, session, precision, args.codec)
-                        rows.append(label | result)
-                    except Exception as error:  # a precision the device lacks, say
-                        rows.append(label | {"skipped": f"{type(error).__name__}: {error}"})
-                    print(_row_text(rows[-1]), flush=True)
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
+            precisions = args.precisions.split(",")
+            fast = "fp16" if "fp16" in precisions else precisions[0]
+            runs = [(k, p, False) for k in args.models.split(",") for p in precisions]
+            runs.append(("shipped", fast, True))  # the same export on NVDEC + NVENC
+            for kind, precision, engines_on in runs:
+                label = {"size": size_name, "model": kind, "precision": precision}
+                if engines_on:
+                    label["precision"] += " NVDEC/NVENC"
+                if time.perf_counter() - start > args.budget_s:
+                    rows.append(label | {"skipped": "time budget"})
+                    continue
+                try:
+                    session = load_session(kind, str(device), precision)
+                    out = Path(tmp) / "out.mkv"
+                    result = colorize_run(
+                        film, out, session, precision, args.codec, hardware=engines_on
+                    )
+                    rows.append(label | result)
+                except Exception as error:  # a precision the device lacks, say
+                    rows.append(label | {"skipped": f"{type(error).__name__}: {error}"})
+                print(_row_text(rows[-1]), flush=True)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
     print()
     e2e = f"end-to-end fps ({args.codec})"
     head = f"| size | model | precision | model-only fps | {e2e} | peak GPU MiB |"

@@ -75,9 +75,11 @@ def direct_export(
     codec: str,
     frames: int,
     overlap: bool,
+    hardware: bool = False,
 ) -> dict:
     """Reader -> colorizer -> writer through ``run_stages``, as an export renders one
-    segment (without the export's planning scan and assembly); times each stage."""
+    segment (without the export's planning scan and assembly); times each stage.
+    ``hardware``: NVDEC and NVENC where they work (``video/hardware.py``)."""
     from functools import partial
 
     from flowchroma_core.pipeline.colorizer import Colorizer
@@ -86,12 +88,14 @@ def direct_export(
     from flowchroma_core.video.writer import VideoWriter
 
     begin = time.perf_counter()
-    with open_video(source) as reader:
+    with open_video(source, hardware=hardware) as reader:
         info = reader.info
         options = options.replace(matrix=luma_matrix(info))  # type: ignore[attr-defined]
         runs = []
         stop = min(frames, info.frame_count)
-        with VideoWriter(destination, codec=codec, source=info, matrix=options.matrix) as writer:
+        with VideoWriter(
+            destination, codec=codec, source=info, matrix=options.matrix, hardware=hardware
+        ) as writer:
             first = [None]
 
             def colorize(frames):
