@@ -129,7 +129,7 @@ def main() -> int:
     print(f"| variant (step {args.steps}) | PSNR dB | SSIM | colourfulness | CDC | warp error |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, report in rows.items():
-        m = report["summary"]["model"]
+        m = report["mean"]["methods"]["model"]
         print(
             f"| {name} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['colourfulness']:.2f} | "
             f"{m['cdc']:.5f} | {m['warp_error']:.5f} |"
