@@ -138,8 +138,8 @@ def test_batch_hardware_video_says_what_encoded_each_film(
     film = tmp_path / "films" / "reel.mkv"
     film.parent.mkdir()
     make_cut_film(film, shots=(13,))
-    args = ["batch", str(film), "-o", str(tmp_path / "out"), "--codec", "h264",
-            "--hardware-video", "--model", str(tiny_model), "--device", "cpu", "--quiet"]  # fmt: skip
+    args = ["batch", str(film), "-o", str(tmp_path / "out"), "--codec", "h264", "--hardware-video",
+            "--model", str(tiny_model), "--device", "cpu", "--quiet"]  # fmt: skip
     assert main(args) == 0
     err = capsys.readouterr().err
     if hardware.hardware_encoder("libx264") is None:
