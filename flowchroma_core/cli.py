@@ -18,17 +18,22 @@ import threading
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flowchroma_core import __version__
 from flowchroma_core.cli_model import cmd_model_info, cmd_train
+from flowchroma_core.cli_options import (
+    add_hardware_flag,
+    add_option_flags,
+    hardware_video_from,
+    position,
+    session_for,
+    settings_from,
+)
 from flowchroma_core.errors import Cancelled, FlowChromaError
 
 if TYPE_CHECKING:
-    from flowchroma_core.model.session import ModelSession
-    from flowchroma_core.pipeline.options import ColorizeOptions
-    from flowchroma_core.settings import Settings
-    from flowchroma_core.video.reader import VideoInfo
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -40,52 +45,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     with open_video(args.input, frame_rate=args.rate) as reader:
         print(reader.info.summary())
     return 0
-
-
-def _position(option: str, text: str, info: VideoInfo) -> int:
-    """A ``--start`` / ``--end`` value as a frame index; an error names the option."""
-    from flowchroma_core.video.timecode import parse_position
-
-    try:
-        return parse_position(text, info.frame_rate, start_timecode=info.start_timecode)
-    except ValueError as e:
-        raise ValueError(
-            f"{option}: {e}; positions are frame numbers (120), seconds (4.5s) or timecodes"
-        ) from e
-
-
-def _settings_from(args: argparse.Namespace) -> Settings:
-    """The saved settings with the command line's option flags over them, validated.
-
-    A bad value in the settings file stops the command only when the command uses it and
-    no flag replaces it; a bad value it does not use (the GUI's export folder) is a warning.
-    """
-    from flowchroma_core.pipeline.options import SETTING_FIELDS
-    from flowchroma_core.settings import SettingsError, read_settings, settings_path
-
-    overrides = {
-        name: str(value) if name == "model" else value
-        for name in SETTING_FIELDS
-        if (value := getattr(args, name, None)) is not None
-    }
-    saved, problems = read_settings()
-    used = [
-        f"{problem} (fix it or pass --{name.replace('_', '-')})"
-        for name, problem in problems.items()
-        if name in SETTING_FIELDS and name not in overrides
-    ]
-    if used:
-        raise SettingsError(f"{settings_path()}: " + "; ".join(used))
-    for name, problem in problems.items():
-        if name not in SETTING_FIELDS:
-            logger.warning("%s: %s (not used here; ignored)", settings_path(), problem)
-    return saved.replace(**overrides).validated()
-
-
-def _session_for(options: ColorizeOptions) -> ModelSession:
-    from flowchroma_core.model.session import ModelSession
-
-    return ModelSession.load(options.model, device=options.device, precision=options.precision)
 
 
 def _cmd_colorize(args: argparse.Namespace) -> int:
@@ -101,13 +60,13 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
     )
     from flowchroma_core.video.reader import open_video
 
-    settings = _settings_from(args)
+    settings = settings_from(args)
     options = settings.colorize_options()
-    hardware_video = _hardware_video(args, settings)
+    hardware_video = hardware_video_from(args, settings)
     with open_video(args.input, frame_rate=args.rate) as reader:
         info = reader.info
-    start = _position("--start", args.start, info) if args.start else 0
-    stop = _position("--end", args.end, info) if args.end else None
+    start = position("--start", args.start, info) if args.start else 0
+    stop = position("--end", args.end, info) if args.end else None
     # a bad range, destination or guidance is answered at once, not after loading the model
     written = check_export(info, args.output, codec=args.codec, start=start, stop=stop)
     check_overwrite(written, overwrite=args.overwrite)
@@ -120,7 +79,7 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
         specs = check_guidance_inputs(
             args.input, info.frame_count, args.reference or (), args.references, args.project
         )
-    session = _session_for(options)
+    session = session_for(options)
     guidance = None
     if guided:
         check_guidance_model(session.model)
@@ -184,11 +143,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if args.ray not in (None, "local") and Path(args.ray).exists():
         args.input.insert(0, Path(args.ray))  # `--ray film.mp4 ...`: a film, not an address
         args.ray = "local"
-    settings = _settings_from(args)
+    settings = settings_from(args)
     codec = args.codec or settings.export_codec
     films = plan_films(expand_films(args.input), args.output, codec)
     args.output.mkdir(parents=True, exist_ok=True)
-    hardware_video = _hardware_video(args, settings)
+    hardware_video = hardware_video_from(args, settings)
     request = BatchRequest(
         tuple(films), settings.colorize_options(), codec, overwrite=args.overwrite,
         restart=args.restart, frame_rate=args.rate, hardware_video=hardware_video,
@@ -222,10 +181,10 @@ def _cmd_eval_guided(args: argparse.Namespace) -> int:
     from flowchroma_core.evaluation.run import expand_inputs
 
     mode = GuidanceMode.parse(args.guidance)
-    options = _settings_from(args).colorize_options()
+    options = settings_from(args).colorize_options()
     report = evaluate_guided(
         expand_inputs(args.input),
-        session=_session_for(options),
+        session=session_for(options),
         mode=mode,
         options=options,
         every=args.every,
@@ -268,13 +227,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         expand_inputs,
     )
 
-    options = _settings_from(args).colorize_options()
+    options = settings_from(args).colorize_options()
     if args.black_and_white:
         if not args.contact_sheet:
             raise EvaluationError("--black-and-white needs --contact-sheet FILE.png")
         black_and_white_sheet(
             expand_inputs(args.input),
-            _session_for(options),
+            session_for(options),
             args.contact_sheet,
             args.sheet_frames,
             options=options,
@@ -285,7 +244,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     methods = METHODS if args.baselines else ("model",)
     report = evaluate(
         expand_inputs(args.input),
-        session=_session_for(options) if "model" in methods else None,
+        session=session_for(options) if "model" in methods else None,
         options=options,
         every=args.every,
         max_frames=args.max_frames,
@@ -299,53 +258,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.contact_sheet:
         print(f"contact sheet: {args.contact_sheet}")
     return 0
-
-
-_OPTION_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
-    "window_frames": (
-        ("--window-frames", "--clip-length"),
-        {"type": int, "help": "frames per window of the sliding colorizer (default 16)"},
-    ),
-    "overlap": (("--overlap",), {"type": int, "help": "frames shared by neighbouring windows"}),
-    "padding": (("--padding",), {"help": "white, black or edge"}),
-    "cut_threshold": (
-        ("--cut-threshold",),
-        {"type": float, "help": "shot-cut sensitivity 0..1 (0: off)"},
-    ),
-    "device": (("--device",), {"help": "auto, cuda or cpu (default: the saved setting)"}),
-    "precision": (("--precision",), {"help": "fp32, fp16 or bf16 (CUDA only)"}),
-    "model": (("--model",), {"type": Path, "help": "a FlowChroma .safetensors model file"}),
-    "vividness": (
-        ("--vividness",),
-        {"type": float, "help": "colour-class models: 0 (muted) to 1 (vivid); default: model's"},
-    ),
-}
-"""A flag for every user-set option (``options.SETTING_FIELDS``); unset flags keep the
-saved settings."""
-
-
-def _add_hardware_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--hardware-video",
-        action=argparse.BooleanOptionalAction,
-        help="decode on NVDEC and encode H.264 on NVENC where they work here, software "
-        "otherwise (a note says which); FFV1, ProRes and DNxHR are always software "
-        "(default: the saved setting, off)",
-    )
-
-
-def _hardware_video(args: argparse.Namespace, settings: Settings) -> bool:
-    """--hardware-video / --no-hardware-video, else the saved setting."""
-    flag = args.hardware_video
-    return settings.export_hardware_video if flag is None else flag
-
-
-def _add_option_flags(p: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
-    from flowchroma_core.pipeline.options import SETTING_FIELDS
-
-    for name in names or SETTING_FIELDS:
-        flags, kwargs = _OPTION_FLAGS[name]
-        p.add_argument(*flags, dest=name, **kwargs)
 
 
 def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
@@ -363,7 +275,7 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out-json", type=Path, help="write the full report here (JSON)")
     p.add_argument("--contact-sheet", type=Path, help="write [grey | ours | original] rows here")
-    _add_option_flags(p)
+    add_option_flags(p)
     p.add_argument("--every", type=int, default=5, help="PSNR/SSIM on every Nth frame (5)")
     p.add_argument("--max-frames", type=int, help="only the first N frames of each video")
     p.add_argument(
@@ -409,10 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="a video file, an image folder or a pattern")
     p.add_argument("-o", "--output", type=Path, required=True, help="the file (or folder) to write")
     p.add_argument("--codec", choices=CODEC_NAMES, help="default: from the output's extension")
-    _add_hardware_flag(p)
+    add_hardware_flag(p)
     p.add_argument("--start", help="first frame: a number, seconds (4.5s) or timecode")
     p.add_argument("--end", help="frame after the last, in the same forms")
-    _add_option_flags(p)
+    add_option_flags(p)
     p.add_argument("--rate", type=Fraction, help="frame rate of an image sequence (default 24)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
@@ -459,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="+", type=Path, help="films, folders of videos, list files")
     p.add_argument("-o", "--output", type=Path, required=True, help="the folder to write into")
     p.add_argument("--codec", choices=CODEC_NAMES, help="default: the saved export codec")
-    _add_hardware_flag(p)
+    add_hardware_flag(p)
     p.add_argument(
         "--ray",
         nargs="?",
@@ -471,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, else CPU)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     p.add_argument("--restart", action="store_true", help="discard unfinished work; start afresh")
-    _add_option_flags(p)
+    add_option_flags(p)
     p.add_argument("--rate", type=Fraction, help="frame rate of image sequences (default 24)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_batch)

@@ -18,7 +18,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from flowchroma_core import cli
+from flowchroma_core import cli, cli_options
 from flowchroma_core.errors import FlowChromaError, ModelFileError, ModelOutputError
 from flowchroma_core.model.files import load_model, read_metadata
 from flowchroma_core.model.network import TINY_CONFIG, FlowChroma
@@ -220,7 +220,7 @@ def test_eval_checks_its_destinations_before_evaluating(
     def no_model(options: ColorizeOptions) -> ModelSession:
         raise AssertionError("the model was loaded before the destination was checked")
 
-    monkeypatch.setattr(cli, "_session_for", no_model)
+    monkeypatch.setattr(cli, "session_for", no_model)
     code = cli.main(["eval", str(tmp_path), flag, str(tmp_path / "missing" / "report.json")])
     err = capsys.readouterr().err
     assert code == 1 and f"{flag} " in err and "does not exist" in err
@@ -245,7 +245,7 @@ def test_a_bad_gui_only_setting_does_not_stop_a_cli_export(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     _settings_file(monkeypatch, tmp_path, 'export_folder = "/mnt/unmounted"\nwindow_frames = 8\n')
-    settings = cli._settings_from(_args())
+    settings = cli_options.settings_from(_args())
     assert settings.window_frames == 8  # the good field is kept
     assert "export_folder" in caplog.text and "not used here" in caplog.text
 
@@ -255,8 +255,8 @@ def test_a_flag_overrides_a_bad_value_in_the_file(
 ) -> None:
     _settings_file(monkeypatch, tmp_path, 'window_frames = 999\npadding = "black"\n')
     with pytest.raises(SettingsError, match=r"window_frames: .*pass --window-frames"):
-        cli._settings_from(_args())
-    settings = cli._settings_from(_args(window_frames=8))
+        cli_options.settings_from(_args())
+    settings = cli_options.settings_from(_args(window_frames=8))
     assert (settings.window_frames, settings.padding) == (8, "black")
 
 
