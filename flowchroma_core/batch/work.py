@@ -36,6 +36,7 @@ from flowchroma_core.pipeline.segments import (
     Part,
     Segment,
     assemble,
+    encoder_notes,
     file_sha256,
     part_name,
     plan_segments,
@@ -187,7 +188,7 @@ class FilmWork:
         )
         self.folder.remove()
         apply_umask(output)
-        notes.extend(dict.fromkeys(p.encoder_note for p in parts if p.encoder_note))
+        notes.extend(encoder_notes(parts))
         damaged = sorted(i for p in parts for i in p.damaged)
         if damaged:
             notes.append(f"{len(damaged)} damaged frame(s) were skipped: {damaged[:10]}")

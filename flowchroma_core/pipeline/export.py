@@ -30,6 +30,7 @@ from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.pipeline.segments import (
     SEGMENT_FRAMES,
     assemble,
+    encoder_notes,
     part_name,
     plan_segments,
     render_segment,
@@ -185,7 +186,7 @@ def colorize_file(
     apply_umask(output)
     damaged = sorted(i for p in parts for i in p.damaged)
     corrupt = sorted(i for p in parts for i in p.corrupt)
-    notes.extend(dict.fromkeys(p.encoder_note for p in parts if p.encoder_note))
+    notes.extend(encoder_notes(parts))
     _note_damage(notes, damaged, corrupt)
     frames = sum(p.frames for p in parts)
     result = ExportResult(

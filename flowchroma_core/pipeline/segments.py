@@ -124,6 +124,11 @@ class Part:
         )
 
 
+def encoder_notes(parts: Sequence[Part]) -> list[str]:
+    """The parts' notes on the hardware encoder, each once, in order."""
+    return list(dict.fromkeys(p.encoder_note for p in parts if p.encoder_note))
+
+
 def _files(path: Path) -> list[Path]:
     """A part's files: the file itself, or an image sequence part's frames, in order."""
     return sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]

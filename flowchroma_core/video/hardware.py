@@ -31,7 +31,7 @@ from fractions import Fraction
 from typing import Literal
 
 import av
-from av.codec.hwaccel import HWAccel
+from av.codec.hwaccel import HWAccel, hwdevices_available
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,10 @@ NVDEC_CODECS = frozenset({"h264", "hevc", "av1", "vp9", "vp8", "mpeg2video", "mp
 
 HARDWARE_ENCODERS: dict[str, str] = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc"}
 """Software encoder (a preset's codec) -> its NVENC encoder."""
+
+NVENC_PIXEL_FORMATS = frozenset({"yuv420p", "yuv444p"})
+"""The pixel formats NVENC takes as ``VideoWriter`` packs them (planar). NVENC's 10-bit
+input is P010 (semi-planar, the bits at the top), which the writer does not pack."""
 
 # Software options -> NVENC: the CRF becomes NVENC's constant quality, speed presets map to
 # NVENC's p1 (fastest) .. p7 (best); options NVENC does not know are dropped.
@@ -86,7 +90,7 @@ def cuda_decoding_works() -> bool:
     """Whether FFmpeg can decode on NVDEC here: a CUDA device is made for a tiny H.264
     film encoded in memory, once per process. False on a machine without an NVIDIA driver
     (FFmpeg then fails to make the device, which PyAV reports as an ``OSError``)."""
-    if not (codec_present("libx264", "w") and "cuda" in _hwdevices()):
+    if not (codec_present("libx264", "w") and "cuda" in hwdevices_available()):
         return False
     film = io.BytesIO()
     try:
@@ -107,13 +111,6 @@ def cuda_decoding_works() -> bool:
         return False
     logger.info("NVDEC decoding available (FFmpeg's CUDA hwaccel)")
     return True
-
-
-def _hwdevices() -> list[str]:
-    try:
-        return list(av.codec.hwaccel.hwdevices_available())
-    except Exception:  # an FFmpeg without hardware device support
-        return []
 
 
 def decoding_accel(codec: str) -> HWAccel | None:

@@ -54,7 +54,11 @@ from flowchroma_core.video.destination import (
     plan_output,
 )
 from flowchroma_core.video.fields import FIELD_ORDERS, field_order_code
-from flowchroma_core.video.hardware import HARDWARE_ENCODERS, encoder_choice
+from flowchroma_core.video.hardware import (
+    HARDWARE_ENCODERS,
+    NVENC_PIXEL_FORMATS,
+    encoder_choice,
+)
 from flowchroma_core.video.planes import pack_frame
 from flowchroma_core.video.presets import (
     CODEC_NAMES,
@@ -75,10 +79,6 @@ logger = logging.getLogger(__name__)
 # Matroska and MXF muxers write, and FFV1 / DNxHR carry none in their own bitstreams.
 _LOSES_SAMPLE_ASPECT = {("ffv1", "matroska"), ("dnxhd", "mxf")}
 
-# The pixel formats that NVENC takes and that this writer packs as it packs for software
-# (NVENC's 10-bit input is P010, semi-planar with the bits at the top, which it does not).
-_NVENC_PIXEL_FORMATS = frozenset({"yuv420p", "yuv444p"})
-
 
 def choose_encoder(
     preset: CodecPreset, pixel_format: PixelFormat, *, hardware: bool
@@ -92,7 +92,7 @@ def choose_encoder(
         return *software, None
     if preset.codec not in HARDWARE_ENCODERS:
         return *software, f"{preset.name} has no hardware encoder; encoded in software."
-    if pixel_format.pix_fmt not in _NVENC_PIXEL_FORMATS:
+    if pixel_format.pix_fmt not in NVENC_PIXEL_FORMATS:
         note = (
             f"NVENC does not take {pixel_format.pix_fmt} as written here; encoded in software "
             f"({preset.codec})."
