@@ -26,5 +26,10 @@ def wait_colorized(qtbot, win: MainWindow, frame: int) -> None:
 
 
 def wait_scanned(qtbot, win: MainWindow) -> None:
-    """Until the background scan has decided every cut."""
+    """Until the background scan has decided every cut and the timeline shows them all.
+
+    The scan's last progress reaches the window through a queued signal, after the
+    shot map is complete: wait for both.
+    """
     qtbot.waitUntil(lambda: win.shots is not None and win.shots.complete, timeout=WAIT)
+    qtbot.waitUntil(lambda: win.timeline.slider.cuts == win.shots.cuts(), timeout=WAIT)

@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from gui_helpers import WAIT, open_film, wait_colorized
+from gui_helpers import WAIT, open_film, wait_colorized, wait_scanned
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
@@ -309,7 +309,7 @@ def test_shot_cuts_are_marked_and_jumped_to(qtbot, window, shared_data):
     """The a-bomb film's three cuts: on the timeline, Up/Down jump between them."""
     film = shared_data / "bw" / "a-bomb_blast_effects_part.mp4"
     open_film(qtbot, window, film)
-    qtbot.waitUntil(lambda: window.shots.complete, timeout=WAIT)
+    wait_scanned(qtbot, window)
     assert window.shots.cuts() == (44, 134, 299)
     assert window.timeline.slider.cuts == (44, 134, 299)
     qtbot.keyClick(window, Qt.Key.Key_Down)
