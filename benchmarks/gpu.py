@@ -16,6 +16,9 @@ decoded on NVDEC and encoded on NVENC where they work, as ``--hardware-video`` e
 A second table compares the video engines at each size: decode (software vs NVDEC) and
 encode (software libx264 vs NVENC) alone, in frames/s, where the engines work here.
 
+The last table puts shots side by side (``--shot-batches``, ``colorize_file(shot_batch=K)``) on
+the same film cut every ``--shot-frames`` frames.
+
 ``--device cpu --frames 8 --sizes 360p`` runs the same code on a CPU (a smoke test).
 Runs stop being started once ``--budget-s`` seconds have passed (the rest are listed as
 skipped), so the script fits a lent machine's time.
@@ -39,13 +42,20 @@ import numpy as np
 SIZES = {"360p": (640, 360), "1080p": (1920, 1080), "4k": (3840, 2160)}
 
 
-def make_film(path: Path, size: tuple[int, int], frames: int, film: Path | None) -> Path:
-    """An H.264 grey film of ``frames`` frames at ``size``: ``film`` upscaled, or synthetic."""
+def make_film(
+    path: Path, size: tuple[int, int], frames: int, film: Path | None, shot_frames: int = 0
+) -> Path:
+    """An H.264 grey film of ``frames`` frames at ``size``: ``film`` upscaled, or synthetic.
+    ``shot_frames``: a cut every so many frames (every other shot's luma inverted)."""
     width, height = size
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=Fraction(25), options={"crf": "18"})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for i, picture in enumerate(_pictures(size, frames, film)):
+            if shot_frames and (i // shot_frames) % 2:
+                planes = picture.to_ndarray()  # (H * 3 / 2, W): luma rows first
+                planes[:height] = 251 - planes[:height]  # 16..235 -> 235..16
+                picture = av.VideoFrame.from_ndarray(planes, format="yuv420p")
             picture.pts, picture.time_base = i, Fraction(1, 25)
             out.mux(stream.encode(picture))
         out.mux(stream.encode(None))
@@ -140,6 +150,44 @@ def colorize_run(
     }
 
 
+def shot_batch_run(film: Path, out: Path, session: Any, precision: str, codec: str, k: int,
+                   shot_frames: int) -> dict:  # fmt: skip
+    """``colorize_file`` with ``shot_batch=k`` (segments of one shot each side by side, their
+    passes batched): end-to-end frames/s and how full the batches were."""
+    import torch
+
+    from flowchroma_core.pipeline.export import colorize_file
+    from flowchroma_core.pipeline.options import ColorizeOptions
+
+    device = session.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    lines: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    export_log = logging.getLogger("flowchroma_core.pipeline.export")
+    export_log.addHandler(handler)
+    export_log.setLevel(logging.INFO)
+    try:
+        options = ColorizeOptions(device=str(device.type), precision=precision)
+        begin = time.perf_counter()
+        result = colorize_file(film, out, options=options, session=session, codec=codec,
+                               segment_frames=shot_frames, shot_batch=k)  # fmt: skip
+        seconds = time.perf_counter() - begin
+    finally:
+        export_log.removeHandler(handler)
+        out.unlink(missing_ok=True)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
+    batches = next((line for line in lines if "side by side" in line), "one at a time")
+    return {
+        "frames": result.frames,
+        "cuts": len(result.cuts),
+        "e2e_fps": result.frames / seconds,
+        "peak_gpu_mib": peak,
+        "batches": batches.split(": ", 1)[-1],
+    }
+
+
 def decode_fps(film: Path, decoder: str | None) -> float:
     """Frames/s of decoding ``film`` alone, with PyAV's default or a named decoder."""
     with av.open(str(film)) as container:
@@ -189,6 +237,10 @@ def main() -> None:
     parser.add_argument("--codec", default="h264")
     parser.add_argument("--budget-s", type=float, default=480.0)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument(
+        "--shot-batches", default="1,4,8", help="K of the shots-side-by-side rows ('' for none)"
+    )
+    parser.add_argument("--shot-frames", type=int, default=24, help="shot length of those rows")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -201,6 +253,7 @@ def main() -> None:
     print(f"device: {describe_device(device)}; torch {torch.__version__}; PyAV {av.__version__}")
     rows: list[dict] = []
     engines: list[dict] = []
+    shot_rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for size_name in args.sizes.split(","):
             size = SIZES[size_name]
@@ -236,6 +289,22 @@ def main() -> None:
                 print(_row_text(rows[-1]), flush=True)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
+            if args.shot_batches:
+                shots_film = make_film(Path(tmp) / f"{size_name}_shots.mp4", size, args.frames,
+                                       args.film, shot_frames=args.shot_frames)  # fmt: skip
+                for k in [int(v) for v in args.shot_batches.split(",")]:
+                    label = {"size": size_name, "shot batch": k, "precision": fast}
+                    if time.perf_counter() - start > args.budget_s:
+                        shot_rows.append(label | {"skipped": "time budget"})
+                        continue
+                    try:
+                        session = load_session("shipped", str(device), fast)
+                        shot_rows.append(label | shot_batch_run(
+                            shots_film, Path(tmp) / "shots.mkv", session, fast, args.codec, k,
+                            args.shot_frames))  # fmt: skip
+                    except Exception as error:
+                        shot_rows.append(label | {"skipped": f"{type(error).__name__}: {error}"})
+                    print(shot_rows[-1], flush=True)
     print()
     e2e = f"end-to-end fps ({args.codec})"
     head = f"| size | model | precision | model-only fps | {e2e} | peak GPU MiB |"
@@ -249,8 +318,21 @@ def main() -> None:
     for row in engines:
         cells = [_fps(row[k]) for k in ("decode sw", "decode nvdec", "encode x264", "encode nvenc")]
         print(f"| {row['size']} | " + " | ".join(cells) + " |")
+    if shot_rows:
+        print()
+        print(f"shots of {args.shot_frames} frames side by side (--shot-batch K), shipped model")
+        print("| size | K | precision | frames | cuts | end-to-end fps | peak GPU MiB | batches |")
+        print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
+        for row in shot_rows:
+            head = f"| {row['size']} | {row['shot batch']} | {row['precision']} |"
+            if "skipped" in row:
+                print(f"{head} skipped: {row['skipped']} | | | | |")
+                continue
+            print(f"{head} {row['frames']} | {row['cuts']} | {row['e2e_fps']:.1f} "
+                  f"| {row['peak_gpu_mib']:.0f} | {row['batches']} |")  # fmt: skip
     if args.json is not None:
-        args.json.write_text(json.dumps({"runs": rows, "engines": engines}, indent=1))
+        data = {"runs": rows, "engines": engines, "shot_batches": shot_rows}
+        args.json.write_text(json.dumps(data, indent=1))
 
 
 def _fps(value: float | None) -> str:

@@ -27,6 +27,7 @@ from flowchroma_core.cli_options import (
     add_option_flags,
     hardware_video_from,
     position,
+    positive_int,
     session_for,
     settings_from,
 )
@@ -117,6 +118,7 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
             restart=args.restart,
             segment_frames=args.segment_frames,
             hardware_video=hardware_video,
+            shot_batch=args.shot_batch,
         )
     if result.resumed_frames:
         print(
@@ -351,6 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=250,
         help="shots are grouped into segments of about this many frames, the unit a crashed "
         "export resumes from (default 250; a longer shot stays whole)",
+    )
+    p.add_argument(
+        "--shot-batch",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="colorize K segments side by side, their network passes batched together: "
+        "for a GPU that one shot leaves idle; same output (default 1)",
     )
     p.set_defaults(func=_cmd_colorize)
 

@@ -89,6 +89,17 @@ OPTION_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
 saved settings."""
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_hardware_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--hardware-video",

@@ -121,6 +121,11 @@ def feature_shapes(
 class FlowChromaV2(nn.Module):
     """Predicts a*b* for a clip of luminance frames; see the module docstring."""
 
+    state_batch_dims = (1, 1, 0)
+    """The batch axis of each tensor of the state (the LSTM's h and c, (layers, B, size);
+    the ConvGRU's map, (B, C, h, w)): runs batched together stack their states there
+    (``pipeline/batching.py``). A state of None is the same as zeros."""
+
     def __init__(
         self, config: FlowChromaConfig, *, backbone_weights="random", allow_download=False
     ) -> None:

@@ -114,6 +114,11 @@ def standardize(logits: Tensor) -> Tensor:
 class FlowChroma(nn.Module):
     """Predicts a*b* for a clip of luminance frames; see the module docstring."""
 
+    state_batch_dims = (1, 1)
+    """The batch axis of each tensor of the state (the LSTM's h and c, (layers, B, size)):
+    runs batched together stack their states there (``pipeline/batching.py``). A state of
+    None is the same as zeros."""
+
     def __init__(
         self,
         config: FlowChromaConfig | None = None,

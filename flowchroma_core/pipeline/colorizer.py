@@ -48,6 +48,7 @@ from flowchroma_core.pipeline.windows import Window, fade_weights, walk_windows
 from flowchroma_core.video.info import Frame
 
 if TYPE_CHECKING:
+    from flowchroma_core.pipeline.batching import PassBatcher
     from flowchroma_core.pipeline.guided import GuidanceSource
 
 logger = logging.getLogger(__name__)
@@ -138,8 +139,11 @@ class _Pending:
 class Colorizer:
     """Turns source frames into colorized frames with one ``ModelSession``; stateless."""
 
-    def __init__(self, session: ModelSession) -> None:
+    def __init__(self, session: ModelSession, *, batcher: PassBatcher | None = None) -> None:
+        """``batcher``: share forward passes with the runs of other threads (shots side by
+        side, ``batching.py``); each run must then be inside ``batcher.member()``."""
         self.session = session
+        self.batcher = batcher
 
     def run(
         self,
@@ -176,6 +180,7 @@ class Colorizer:
             guide = WindowGuide(guidance, self.session.model, self.session.device)
         report = RunReport(sub_clip=options.window_frames)
         run = _Run(self.session, options, report, guide)
+        run.batcher = self.batcher
         run.resume, run.on_checkpoint, run.states_only = resume, on_checkpoint, states_only
         run.shot_start = shot_start
         return ColorizeRun(run.frames(frames, cancel), report)
@@ -228,6 +233,7 @@ class _Run:
         self.states_only = False
         self.shot_start: int | None = None
         self.cancel: CancelToken | None = None
+        self.batcher: PassBatcher | None = None
         self._grey_tables: dict[tuple[str, int, str], Tensor] = {}  # see _grey
 
     def frames(
@@ -238,9 +244,7 @@ class _Run:
         source = iter(frames)
         buffer: list[_Pending] = []  # buffer[0] is stream position `base`
         base = 0
-        detector = (
-            CutDetector(threshold=options.cut_threshold) if options.detects_cuts else None
-        )
+        detector = CutDetector(threshold=options.cut_threshold) if options.detects_cuts else None
         cut_positions: list[int] = []
         forced = self.guide.cut_frames if self.guide is not None else frozenset()
         eof = False
@@ -397,7 +401,9 @@ class _Run:
         begin = time.perf_counter()
         while True:
             try:
-                with checked_inside(self.model, self.cancel):
+                # runs sharing a batcher share passes: cancel is checked between windows
+                checked = self.cancel if self.batcher is None else None
+                with checked_inside(self.model, checked):
                     result = self._forward(items, window, state, guided or {})
                 break
             except torch.cuda.OutOfMemoryError:
@@ -431,15 +437,15 @@ class _Run:
     ) -> tuple[Tensor, Any]:
         cfg = self.model.config
         sub_clip = self.report.sub_clip
-        mask = items[0].placement.valid_mask(
-            cfg.input_height, cfg.input_width, device=self.device
-        )[None]
+        placement = items[0].placement
+        mask = placement.valid_mask(cfg.input_height, cfg.input_width, device=self.device)[None]
         missing = [it for it in items if it.features is None]
         with autocast(self.device, self.precision):
             for i in range(0, len(missing), sub_clip):
                 chunk = missing[i : i + sub_clip]
                 l = torch.stack([it.l for it in chunk])[None]
-                for it, f in zip(chunk, self.model.backbone_features(l)[0], strict=True):
+                backbone = self.batcher.features if self.batcher else self.model.backbone_features
+                for it, f in zip(chunk, backbone(l)[0], strict=True):
                     it.features = f
             # pass boundaries: every sub_clip frames, and where the next window starts, so
             # the state to carry on with is the state at the end of a pass
@@ -454,7 +460,8 @@ class _Run:
                 l = torch.stack([it.l for it in chunk])[None]
                 feats = torch.stack([it.features for it in chunk])[None]
                 extra = pass_kwargs(guided, lo, hi) if guided else {}
-                ab, state = self.model(
+                network = self.model if self.batcher is None else self.batcher.forward
+                ab, state = network(
                     l,
                     features=feats,
                     mask=mask,

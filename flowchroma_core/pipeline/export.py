@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 from flowchroma_core.errors import CancelToken, FlowChromaError
 from flowchroma_core.model.session import ModelSession
+from flowchroma_core.pipeline.batching import PassBatcher
 from flowchroma_core.pipeline.guided import GuidanceSource
 from flowchroma_core.pipeline.journal import (
     Journal,
@@ -29,6 +32,8 @@ from flowchroma_core.pipeline.journal import (
 from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.pipeline.segments import (
     SEGMENT_FRAMES,
+    Part,
+    Segment,
     assemble,
     encoder_notes,
     part_name,
@@ -97,6 +102,7 @@ def colorize_file(
     segment_frames: int = SEGMENT_FRAMES,
     guidance: GuidanceSource | None = None,
     hardware_video: bool = False,
+    shot_batch: int = 1,
 ) -> ExportResult:
     """Colorize frames ``[start, stop)`` of ``source`` into ``destination``.
 
@@ -111,6 +117,8 @@ def colorize_file(
     unfinished export of other settings, and other ``FlowChromaError`` subclasses for
     problems the user can act on. ``hardware_video``: decode on NVDEC and encode H.264 on
     NVENC where they work here, in software otherwise; the notes say which.
+    ``shot_batch``: render up to this many segments at once, their network passes batched
+    together (``render_side_by_side``): for a GPU that one shot's passes leave idle.
     """
     source, destination = Path(source), Path(destination)
     codec = codec or codec_for_path(destination)
@@ -155,21 +163,28 @@ def colorize_file(
                 destination.name, len(journal.done), len(journal.segments), resumed,
                 len(journal.pending()),
             )  # fmt: skip
-        total = stop - start
-        done = resumed
-        for segment in journal.pending():
+        counts: dict[int, int] = {}  # frames done per segment rendering now
+        lock = threading.Lock()
 
-            def progress(n: int, base: int = done) -> None:
+        def render(segment: Segment, stop_all: CancelToken | None, batcher=None) -> Part:
+            def progress(n: int) -> None:
+                with lock:
+                    counts[segment.index] = n
+                    done = resumed + sum(counts.values())
                 if on_progress is not None:
-                    on_progress(Progress(base + n, total, time.perf_counter() - begin))
+                    on_progress(Progress(done, stop - start, time.perf_counter() - begin))
 
-            part = render_segment(
+            return render_segment(
                 session, source, segment, options, work.path / part_name(segment, destination),
-                cancel, progress, codec=codec, range_start=start, frame_rate=frame_rate,
-                guidance=guidance, hardware=hardware_video,
+                stop_all, progress, codec=codec, range_start=start, frame_rate=frame_rate,
+                guidance=guidance, hardware=hardware_video, batcher=batcher,
             )  # fmt: skip
-            journal.finish(part)
-            done += part.frames
+
+        if shot_batch > 1 and len(journal.pending()) > 1:
+            render_side_by_side(journal, render, shot_batch, session, cancel)
+        else:
+            for segment in journal.pending():
+                journal.finish(render(segment, cancel))
         if cancel is not None:
             cancel.check()
         parts = journal.parts()
@@ -205,6 +220,39 @@ def colorize_file(
         "exported %d frames to %s in %.1f s (%d resumed)", frames, output, result.seconds, resumed
     )
     return result
+
+
+def render_side_by_side(
+    journal: Journal,
+    render: Callable[..., Part],
+    width: int,
+    session: ModelSession,
+    cancel: CancelToken | None,
+) -> None:
+    """Render the journal's pending segments ``width`` at a time on as many threads, their
+    passes gathered by one ``PassBatcher``: ``render(segment, stop_all, batcher)`` makes a
+    segment's part. Each finished part is journaled at once (a crash keeps it); the first
+    error stops the others and is raised once all have stopped."""
+    batcher = PassBatcher(session)
+    stop_all = CancelToken()
+    if cancel is not None:
+        cancel.on_cancel(stop_all.cancel)
+    with ThreadPoolExecutor(width, thread_name_prefix="segment") as pool:
+        futures = [pool.submit(render, s, stop_all, batcher) for s in journal.pending()]
+        try:
+            for future in as_completed(futures):
+                journal.finish(future.result())
+        except BaseException:
+            stop_all.cancel()
+            for future in futures:
+                future.cancel()
+            raise
+    stats = batcher.stats
+    logger.info(
+        "%d segment(s) side by side, %d at a time: %d passes in %d batches (mean %.2f, "
+        "largest %d)", len(futures), width, stats.requests, stats.batches, stats.mean,
+        stats.largest,
+    )  # fmt: skip
 
 
 def _note_damage(notes: list[str], damaged: list[int], corrupt: list[int]) -> None:

@@ -16,6 +16,7 @@ This is the unit of work of ``colorize_file`` (resumable through ``journal.Journ
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -29,6 +30,7 @@ from typing import Any
 
 from flowchroma_core.errors import CancelToken, FlowChromaError, VideoReadError
 from flowchroma_core.model.session import ModelSession
+from flowchroma_core.pipeline.batching import PassBatcher
 from flowchroma_core.pipeline.colorizer import ColorFrame, Colorizer, ColorizeRun
 from flowchroma_core.pipeline.guided import GuidanceSource
 from flowchroma_core.pipeline.options import ColorizeOptions
@@ -252,6 +254,7 @@ def render_segment(
     frame_rate: Fraction | None = None,
     guidance: GuidanceSource | None = None,
     hardware: bool = False,
+    batcher: PassBatcher | None = None,
 ) -> Part:
     """Colorize ``segment`` into ``part_path`` (written atomically; no audio).
 
@@ -260,14 +263,16 @@ def render_segment(
     run treats it. ``progress(n)`` is called with the frames done in this segment so far.
     ``range_start`` is the export's first frame (the part's time offset is measured from
     it; default the segment's start). ``hardware``: decode on NVDEC and encode H.264 on
-    NVENC where they work here (``video/hardware.py``). Raises ``Cancelled`` (no part file
-    is left).
+    NVENC where they work here (``video/hardware.py``). ``batcher``: share the network's
+    passes with segments rendered on other threads (``batching.py``). Raises ``Cancelled``
+    (no part file is left).
     """
     begin = time.perf_counter()
     part_path = Path(part_path)
     shot_options = options.replace(cut_threshold=0.0)
-    colorizer = Colorizer(session)
-    with open_video(film_path, frame_rate=frame_rate, hardware=hardware) as reader:
+    colorizer = Colorizer(session, batcher=batcher)
+    membership = batcher.member() if batcher is not None else contextlib.nullcontext()
+    with membership, open_video(film_path, frame_rate=frame_rate, hardware=hardware) as reader:
         info = reader.info
         origin = _frame_time(reader, info, segment.start if range_start is None else range_start)
         done = 0
