@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from flowchroma_core.model.files import load_model, save_model
-from flowchroma_core.model.flowchroma_v2 import FlowChromaV2, temperature
+from flowchroma_core.model.flowchroma_v2 import FlowChromaV2, prior_correction, temperature
 from flowchroma_core.model.network import TINY_V2_CONFIG, FlowChroma, create_model
 from flowchroma_core.training import colour_classes as cc
 from flowchroma_core.training import load_train_config, train
@@ -178,6 +178,30 @@ def test_vividness_sharpens_the_decoding() -> None:
     vivid = m.decode(out, 1.0).norm(dim=1).mean()
     assert vivid > muted
     assert temperature(0.0) == 1.0 and temperature(1.0) == pytest.approx(0.15)
+
+
+def test_low_vividness_takes_the_class_rebalancing_back_out() -> None:
+    """Vividness 0 decodes the calibrated distribution (the trained one divided by the
+    rebalancing weights), vividness 1 the trained one annealed; in between, part of each."""
+    m = _model()
+    with torch.no_grad():
+        m.bin_weights.copy_(torch.rand(CFG.colour_bins) * 5 + 0.2)
+    out = torch.randn(2, CFG.colour_bins, 4, 4)
+    w = m.bin_weights[None, :, None, None]
+
+    def mean(logits: torch.Tensor, t: float) -> torch.Tensor:
+        p = torch.softmax(logits / t, dim=1)
+        return torch.einsum("nkyx,kc->ncyx", p, m.bins) / 128.0
+
+    assert torch.allclose(m.decode(out, 0.0), mean(out - w.log(), 1.0), atol=1e-6)
+    assert torch.allclose(m.decode(out, 1.0), mean(out, temperature(1.0)), atol=1e-6)
+    half = mean(out - 0.5 * w.log(), temperature(0.5))
+    assert torch.allclose(m.decode(out, 0.5), half, atol=1e-6)
+    assert prior_correction(0.0) == 1.0 and prior_correction(1.0) == 0.0
+    # with uniform weights (a file without rebalancing) only the temperature changes
+    with torch.no_grad():
+        m.bin_weights.fill_(1.0)
+    assert torch.allclose(m.decode(out, 0.0), mean(out, 1.0), atol=1e-6)
 
 
 def test_model_file_round_trip_keeps_bins_and_output(tmp_path: Path) -> None:
