@@ -44,13 +44,24 @@ def config_dir() -> Path:
     return user_dir("config")
 
 
+def _file_mode(destination: Path) -> int:
+    """The replaced file's own permissions, or those the umask gives a new file."""
+    try:
+        return destination.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(destination: Path, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``destination``; rename it over on success.
 
     On any exception (a cancel included) the temporary file is removed and the
     destination is left as it was. The temporary file keeps the destination's
-    extension (or ``suffix``) so that format-sniffing writers pick the same format.
+    extension (or ``suffix``) so that format-sniffing writers pick the same format. The
+    file keeps the permissions of the file it replaces, or gets the umask's for a new one.
     """
     destination = Path(destination)
     suffix = destination.suffix if suffix is None else suffix
@@ -61,6 +72,8 @@ def atomic_path(destination: Path, *, suffix: str | None = None) -> Iterator[Pat
     tmp = Path(name)
     try:
         yield tmp
+        if tmp.is_file():  # mkstemp makes it 0600: give it the mode a new file would have
+            tmp.chmod(_file_mode(destination))
         os.replace(tmp, destination)
         logger.debug("wrote %s", destination)
     except BaseException:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import platformdirs
@@ -59,3 +60,19 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text("whole")
     assert target.read_text() == "whole" and list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_path_gives_the_umask_mode_and_keeps_a_replaced_files(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        with atomic_path(tmp_path / "new.png") as tmp:
+            tmp.write_bytes(b"png")
+        assert (tmp_path / "new.png").stat().st_mode & 0o777 == 0o640  # not mkstemp's 0600
+        kept = tmp_path / "kept.json"
+        kept.write_text("{}")
+        kept.chmod(0o664)
+        with atomic_path(kept) as tmp:
+            tmp.write_text("{ }")
+        assert kept.stat().st_mode & 0o777 == 0o664
+    finally:
+        os.umask(old)
