@@ -58,20 +58,25 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=None, help="only the first N frames")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--max-wait", type=float, help="seconds a pass waits for the others")
     args = parser.parse_args()
     if not args.film.exists():
         sys.exit(f"{args.film}: not found (give --film)")
 
     from flowchroma_core.model.session import ModelSession
+    from flowchroma_core.pipeline import batching
     from flowchroma_core.pipeline.export import colorize_file
     from flowchroma_core.pipeline.options import ColorizeOptions
 
+    if args.max_wait is not None:
+        batching.MAX_WAIT = args.max_wait
     session = ModelSession.load(device=args.device, precision=args.precision)
     options = ColorizeOptions(device=args.device, precision=args.precision)
     stats = _Stats()
     logging.getLogger("flowchroma_core.pipeline.export").addHandler(stats)
     logging.getLogger("flowchroma_core.pipeline.export").setLevel(logging.INFO)
-    print(f"film: {args.film.name}; device: {session.describe_device()}; {args.precision}")
+    print(f"film: {args.film.name}; device: {session.describe_device()}; {args.precision}; "
+          f"a pass waits up to {batching.MAX_WAIT * 1000:.0f} ms for the others")  # fmt: skip
     print("| K | segments | frames | end-to-end fps | network s (summed over segments) "
           "| passes per batch | largest | same as K=1 |")  # fmt: skip
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")

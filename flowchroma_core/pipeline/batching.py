@@ -82,9 +82,9 @@ class BatchStats:
 class PassBatcher:
     """Gathers the forward passes of the runs that are ``member``s into shared batches."""
 
-    def __init__(self, session: ModelSession, *, max_wait: float = MAX_WAIT) -> None:
+    def __init__(self, session: ModelSession, *, max_wait: float | None = None) -> None:
         self.session = session
-        self.max_wait = max_wait
+        self.max_wait = MAX_WAIT if max_wait is None else max_wait
         self.stats = BatchStats()
         self._dims = tuple(getattr(session.model, "state_batch_dims", ()))
         if not self._dims:
