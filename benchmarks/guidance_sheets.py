@@ -36,6 +36,7 @@ from flowchroma_core.guidance import baselines
 from flowchroma_core.guidance.film_source import export_frame, guidance_for_film, scan_cuts
 from flowchroma_core.guidance.points import patch_from_fractions, rasterise
 from flowchroma_core.guidance.references import scan_reference_dir
+from flowchroma_core.guidance.spread import spread_hints
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.colorizer import Colorizer
 from flowchroma_core.pipeline.framing import letterbox, plan_placement
@@ -91,7 +92,8 @@ POINT_SIZE = 0.03  # side of each point, as a fraction of the frame width
 
 @torch.inference_mode()
 def colour_still(session: ModelSession, grey_png: Path, points: list, out: Path) -> None:
-    """The grey still coloured by the model from ``points``; written as an 8-bit PNG."""
+    """The grey still coloured by the model from ``points`` (spread over their regions, as
+    the product does); written as an 8-bit PNG."""
     model = session.model
     h, w = model.config.input_height, model.config.input_width
     rgb = cv2.imread(str(grey_png))[..., ::-1].copy()
@@ -100,7 +102,14 @@ def colour_still(session: ModelSession, grey_png: Path, points: list, out: Path)
     l_in, placement = letterbox(lab.normalize_l(l_full)[None], h, w, white=1.0, black=-1.0)
     place = plan_placement(*lightness.shape, h, w)
     patches = [patch_from_fractions(x, y, POINT_SIZE, a, b, place) for x, y, (a, b), _ in points]
-    hints = rasterise(patches, h, w)[None, None]
+    # the points spread over their regions inside the picture, as the product's Guidance
+    # does for every keyframe (guidance/film.py, ``_spread``)
+    hint = rasterise(patches, h, w)
+    rows = slice(placement.top, placement.top + placement.inner_h)
+    cols = slice(placement.left, placement.left + placement.inner_w)
+    inside = ((l_in[0, rows, cols] + 1.0) / 2.0).float().contiguous()
+    hint[:, rows, cols] = spread_hints(hint[:, rows, cols].contiguous(), inside)
+    hints = hint[None, None]
     mask = placement.valid_mask(h, w)[None]
     ab, _ = model(l_in[None, None], mask=mask, hints=hints)
     ab_full = lab.denormalize_ab(placement.restore(ab[0, 0].float(), mode="bilinear"))
