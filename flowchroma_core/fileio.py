@@ -44,14 +44,19 @@ def config_dir() -> Path:
     return user_dir("config")
 
 
+def current_umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def _file_mode(destination: Path) -> int:
     """The replaced file's own permissions, or those the umask gives a new file."""
     try:
         return destination.stat().st_mode & 0o7777
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o666 & ~current_umask()
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from flowchroma_core.errors import CancelToken, FlowChromaError
+from flowchroma_core.fileio import current_umask
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.batching import PassBatcher
 from flowchroma_core.pipeline.guided import GuidanceSource
@@ -276,8 +277,7 @@ def check_overwrite(output: Path, *, overwrite: bool) -> None:
 def apply_umask(path: Path) -> None:
     """Give a finished output the permissions the user's umask asks for (temporary files
     are created 0600, folders 0700): files ``0o666 & ~umask``, folders ``0o777 & ~umask``."""
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = current_umask()
     if path.is_dir():
         path.chmod(0o777 & ~umask)
         for entry in path.iterdir():
