@@ -162,12 +162,6 @@ def shot_batch_run(film: Path, out: Path, session: Any, precision: str, codec: s
     device = session.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    lines: list[str] = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
-    export_log = logging.getLogger("flowchroma_core.pipeline.export")
-    export_log.addHandler(handler)
-    export_log.setLevel(logging.INFO)
     try:
         options = ColorizeOptions(device=str(device.type), precision=precision)
         begin = time.perf_counter()
@@ -175,16 +169,19 @@ def shot_batch_run(film: Path, out: Path, session: Any, precision: str, codec: s
                                segment_frames=shot_frames, shot_batch=k)  # fmt: skip
         seconds = time.perf_counter() - begin
     finally:
-        export_log.removeHandler(handler)
         out.unlink(missing_ok=True)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
-    batches = next((line for line in lines if "side by side" in line), "one at a time")
+    stats = result.batching  # None: one segment at a time
+    batches = (
+        f"{stats.requests} passes in {stats.batches} batches (mean {stats.mean:.2f}, "
+        f"largest {stats.largest})" if stats else "one at a time"
+    )
     return {
         "frames": result.frames,
         "cuts": len(result.cuts),
         "e2e_fps": result.frames / seconds,
         "peak_gpu_mib": peak,
-        "batches": batches.split(": ", 1)[-1],
+        "batches": batches,
     }
 
 

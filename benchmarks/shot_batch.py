@@ -14,8 +14,6 @@ measures where it matters.
 from __future__ import annotations
 
 import argparse
-import logging
-import re
 import sys
 import tempfile
 import time
@@ -25,19 +23,6 @@ import av
 import numpy as np
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-class _Stats(logging.Handler):
-    """Keeps the export's line on how full its batches were."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.line = ""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if "side by side" in message:
-            self.line = message
 
 
 def _planes(path: Path) -> list[list[np.ndarray]]:
@@ -72,9 +57,6 @@ def main() -> None:
         batching.MAX_WAIT = args.max_wait
     session = ModelSession.load(device=args.device, precision=args.precision)
     options = ColorizeOptions(device=args.device, precision=args.precision)
-    stats = _Stats()
-    logging.getLogger("flowchroma_core.pipeline.export").addHandler(stats)
-    logging.getLogger("flowchroma_core.pipeline.export").setLevel(logging.INFO)
     print(f"film: {args.film.name}; device: {session.describe_device()}; {args.precision}; "
           f"a pass waits up to {batching.MAX_WAIT * 1000:.0f} ms for the others")  # fmt: skip
     print("| K | segments | frames | end-to-end fps | network s (summed over segments) "
@@ -84,15 +66,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for k in [int(b) for b in args.batches.split(",")]:
             out = Path(tmp) / f"k{k}.mkv"
-            stats.line = ""
             begin = time.perf_counter()
             result = colorize_file(
                 args.film, out, options=options, session=session, codec="ffv1",
                 stop=args.frames, segment_frames=args.segment_frames, shot_batch=k,
             )  # fmt: skip
             seconds = time.perf_counter() - begin
-            found = re.search(r"mean ([\d.]+), largest (\d+)", stats.line)
-            mean, largest = found.groups() if found else ("1.00", "1")
+            stats = result.batching  # None: one segment at a time
+            mean = f"{stats.mean:.2f}" if stats else "1.00"
+            largest = stats.largest if stats else 1
             planes = _planes(out)
             if reference is None:
                 reference, same = planes, "(reference)"

@@ -57,8 +57,7 @@ def split_state(state: Any, dims: Sequence[int], sizes: Sequence[int]) -> list[A
 
 @dataclass(eq=False)
 class _Request:
-    kind: str  # "features" or "pass"
-    key: tuple  # requests of one key can share a batch
+    key: tuple  # requests of one key can share a batch; key[0] is "features" or "pass"
     inputs: dict[str, Any]
     arrived: float = field(default_factory=time.monotonic)
     done: bool = False
@@ -110,7 +109,7 @@ class PassBatcher:
     def features(self, l: Tensor) -> Tensor:
         """The backbone features of frames ``l`` (1, T, 1, H, W), as
         ``model.backbone_features`` gives them."""
-        return self._submit(_Request("features", ("features", *l.shape[2:]), {"l": l}))
+        return self._submit(_Request(("features", *l.shape[2:]), {"l": l}))
 
     def forward(
         self,
@@ -124,13 +123,11 @@ class PassBatcher:
     ) -> tuple[Tensor, Any]:
         """One pass of the network (batch of one), as ``model(l, features=..., ...)``;
         ``extra``: the guidance inputs (``guided.pass_kwargs``)."""
-        inputs: dict[str, Any] = {"l": l, "features": features, "mask": mask, "state": state}
-        inputs["extra"] = {**extra, "vividness": vividness}
-        guided = any(v is not None for v in extra.values())
-        key: tuple = ("pass", *l.shape[1:], vividness, None if guided else "auto")
-        request = _Request("pass", key, inputs)
-        if guided:
-            request.key = (*key, id(request))  # alone in its batch
+        inputs = {"l": l, "features": features, "mask": mask, "state": state,
+                  "extra": {**extra, "vividness": vividness}}  # fmt: skip
+        request = _Request(("pass", *l.shape[1:], vividness), inputs)
+        if any(v is not None for v in extra.values()):
+            request.key = (*request.key, id(request))  # guided: alone in its batch
         return self._submit(request)
 
     # ------------------------------------------------------------------ the gathering
@@ -160,7 +157,7 @@ class PassBatcher:
         session = self.session
         try:
             with torch.inference_mode(), autocast(session.device, session.precision):
-                if group[0].kind == "features":
+                if group[0].key[0] == "features":
                     results = self._features(group)
                 else:
                     results = self._passes(group)

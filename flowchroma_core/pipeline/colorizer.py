@@ -440,11 +440,13 @@ class _Run:
         placement = items[0].placement
         mask = placement.valid_mask(cfg.input_height, cfg.input_width, device=self.device)[None]
         missing = [it for it in items if it.features is None]
+        # runs sharing a batcher ask it for the backbone and the network (batching.py)
+        backbone = self.batcher.features if self.batcher else self.model.backbone_features
+        network = self.batcher.forward if self.batcher else self.model
         with autocast(self.device, self.precision):
             for i in range(0, len(missing), sub_clip):
                 chunk = missing[i : i + sub_clip]
                 l = torch.stack([it.l for it in chunk])[None]
-                backbone = self.batcher.features if self.batcher else self.model.backbone_features
                 for it, f in zip(chunk, backbone(l)[0], strict=True):
                     it.features = f
             # pass boundaries: every sub_clip frames, and where the next window starts, so
@@ -460,7 +462,6 @@ class _Run:
                 l = torch.stack([it.l for it in chunk])[None]
                 feats = torch.stack([it.features for it in chunk])[None]
                 extra = pass_kwargs(guided, lo, hi) if guided else {}
-                network = self.model if self.batcher is None else self.batcher.forward
                 ab, state = network(
                     l,
                     features=feats,

@@ -21,7 +21,7 @@ from pathlib import Path
 from flowchroma_core.errors import CancelToken, FlowChromaError
 from flowchroma_core.fileio import current_umask
 from flowchroma_core.model.session import ModelSession
-from flowchroma_core.pipeline.batching import PassBatcher
+from flowchroma_core.pipeline.batching import BatchStats, PassBatcher
 from flowchroma_core.pipeline.guided import GuidanceSource
 from flowchroma_core.pipeline.journal import (
     Journal,
@@ -80,6 +80,7 @@ class ExportResult:
     model_seconds: float = 0.0
     segments: int = 1  # segments the export was made in
     resumed_frames: int = 0  # frames taken from an earlier, interrupted run
+    batching: BatchStats | None = None  # how full the batches were (shot_batch > 1 only)
 
 
 class OutputExistsError(FlowChromaError):
@@ -181,8 +182,9 @@ def colorize_file(
                 guidance=guidance, hardware=hardware_video, batcher=batcher,
             )  # fmt: skip
 
+        batching = None
         if shot_batch > 1 and len(journal.pending()) > 1:
-            render_side_by_side(journal, render, shot_batch, session, cancel)
+            batching = render_side_by_side(journal, render, shot_batch, session, cancel)
         else:
             for segment in journal.pending():
                 journal.finish(render(segment, cancel))
@@ -216,6 +218,7 @@ def colorize_file(
         model_seconds=sum(p.model_seconds for p in parts),
         segments=len(journal.segments),
         resumed_frames=resumed,
+        batching=batching,
     )
     logger.info(
         "exported %d frames to %s in %.1f s (%d resumed)", frames, output, result.seconds, resumed
@@ -229,11 +232,12 @@ def render_side_by_side(
     width: int,
     session: ModelSession,
     cancel: CancelToken | None,
-) -> None:
+) -> BatchStats:
     """Render the journal's pending segments ``width`` at a time on as many threads, their
     passes gathered by one ``PassBatcher``: ``render(segment, stop_all, batcher)`` makes a
     segment's part. Each finished part is journaled at once (a crash keeps it); the first
-    error stops the others and is raised once all have stopped."""
+    error stops the others and is raised once all have stopped. Returns how full the
+    batches were."""
     batcher = PassBatcher(session)
     stop_all = CancelToken()
     if cancel is not None:
@@ -254,6 +258,7 @@ def render_side_by_side(
         "largest %d)", len(futures), width, stats.requests, stats.batches, stats.mean,
         stats.largest,
     )  # fmt: skip
+    return stats
 
 
 def _note_damage(notes: list[str], damaged: list[int], corrupt: list[int]) -> None:

@@ -130,6 +130,7 @@ def test_side_by_side_export_equals_the_serial_export(tmp_path: Path, caplog) ->
     assert wide.segments == serial.segments == 5
     assert wide.frames == serial.frames == 47 and wide.cuts == serial.cuts
     assert "5 segment(s) side by side, 3 at a time" in caplog.text
+    assert serial.batching is None and wide.batching is not None and wide.batching.requests > 0
     with av.open(str(tmp_path / "serial.mkv")) as a, av.open(str(tmp_path / "wide.mkv")) as b:
         pairs = list(zip(a.decode(video=0), b.decode(video=0), strict=True))
         assert [f.pts for f, _ in pairs] == [g.pts for _, g in pairs]
