@@ -33,6 +33,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -107,6 +108,38 @@ def choose_encoder(
         "same bits."
     )
     return encoder, options, note
+
+
+def fill_decode_times(packets: Iterable[Packet], frame_step: Fraction) -> Iterator[Packet]:
+    """``packets`` in order, each with a decode time.
+
+    Matroska stores presentation times only: for a stream with B-frames its demuxer leaves
+    the first packets without a decode time and derives the rest (two frames behind at
+    x264's settings). Copied into another file after a part, such packets would be given
+    decode times that go backwards, which the muxer refuses. The ones without a time get
+    those just before the first time the demuxer gives, one frame apart (what the encoder
+    gave them); a part with no time at all gets its sorted presentation times moved back
+    by as many frames as it has packets, which keeps each at or before its presentation.
+    """
+    waiting: list[Packet] = []
+
+    def ticks(packet: Packet) -> int:
+        return max(1, round_half_up(frame_step / Fraction(packet.time_base)))
+
+    for packet in packets:
+        if packet.dts is None and packet.pts is not None:
+            waiting.append(packet)
+            continue
+        if waiting and packet.dts is not None:
+            for back, early in enumerate(reversed(waiting), 1):
+                early.dts = packet.dts - back * ticks(early)
+        yield from waiting
+        waiting.clear()
+        yield packet
+    presentation = sorted(p.pts for p in waiting)
+    for early, pts in zip(waiting, presentation, strict=True):
+        early.dts = pts - len(waiting) * ticks(early)
+    yield from waiting
 
 
 class VideoWriter:
@@ -384,9 +417,8 @@ class VideoWriter:
             with self._open_part(Path(part)) as source:
                 video = source.streams.video[0]
                 last_time = self._end_time
-                for packet in source.demux(video):
-                    if packet.size == 0:
-                        continue  # the demuxer's flush packet
+                packets = (p for p in source.demux(video) if p.size)  # no flush packet
+                for packet in fill_decode_times(packets, self._frame_step):
                     if frames == 0 and not packet.is_keyframe:
                         raise VideoWriteError(f"{part}: does not start with a keyframe")
                     tb = Fraction(packet.time_base)

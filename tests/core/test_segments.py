@@ -116,6 +116,21 @@ def test_segmented_export_equals_one_pass_bit_for_bit_ffv1(
     assert (out.stat().st_mode & 0o777) == 0o644  # the umask, not tempfile's 0600
 
 
+def test_h264_parts_join_in_matroska(film: Path, tmp_path: Path, session: ModelSession) -> None:
+    """Matroska keeps no decode times: the parts' B-frames get theirs back when copied
+    (``writer.fill_decode_times``), so the muxer takes the second part after the first."""
+    whole = tmp_path / "whole.mkv"
+    _whole(film, whole, session)
+    out = tmp_path / "segmented.mkv"
+    result = colorize_file(film, out, options=OPTIONS, session=session, codec="h264",
+                           segment_frames=20)  # fmt: skip
+    assert result.segments == 2 and result.frames == sum(SHOTS)
+    with av.open(str(out)) as a, av.open(str(whole)) as b:
+        times = [f.time for f in a.decode(video=0)]
+        assert times == [f.time for f in b.decode(video=0)]
+    assert len(times) == sum(SHOTS)
+
+
 def test_h264_parts_join_at_keyframes_with_the_right_times(
     film: Path, tmp_path: Path, session: ModelSession
 ) -> None:
