@@ -306,21 +306,50 @@ class Guidance:
                 self._spread_points[k] = self._spread(points, greys[k - lo])
             hint = self._spread_points[k]
             ab = (hint[:2] * HINT_AB_SCALE).permute(1, 2, 0).numpy()
-            carried = carry_colour(
-                greys, k - lo, ab, hint[2].numpy(), flow=self._flow, steps=self._steps, first=lo
-            )[start - lo : stop - lo]
+            carried = self._carry_inside(greys, k - lo, ab, hint[2].numpy(), lo)[
+                start - lo : stop - lo
+            ]
             carried[..., 2] *= confidence_at(np.arange(start, stop) - k)[:, None, None]
             per_key.append(carried)
         for f, still in stills:
             if not self._is_same_frame(f, still, greys[f - lo]):
                 continue
             ab = (still[1:] * REFERENCE_AB_SCALE).permute(1, 2, 0).numpy()
-            carried = carry_colour(greys, f - lo, ab, flow=self._flow, steps=self._steps, first=lo)
+            carried = self._carry_inside(greys, f - lo, ab, None, lo)
             per_key.append(carried[start - lo : stop - lo])
         if not per_key:
             return torch.zeros(stop - start, 3, h, w)
         merged = merge_nearest(per_key)
         return torch.stack([ab_to_hint_map(m) for m in merged])
+
+    def _carry_inside(
+        self,
+        greys: Sequence[np.ndarray],
+        key: int,
+        ab: np.ndarray,
+        presence: np.ndarray | None,
+        first: int,
+    ) -> np.ndarray:
+        """``carry_colour`` inside the letterbox: the flow sees only the picture, so the
+        bars' black and their empty colour are never pulled in at the picture's edges (on a
+        film that pans or tilts that greyed the carried colour from the edges inwards: DAVIS
+        dog, a 1.7 dB loss of the flow carry alone). (T, h, w, 3), zeros in the bars."""
+        p = self.placement
+        rows, cols = slice(p.top, p.top + p.inner_h), slice(p.left, p.left + p.inner_w)
+        inner = [np.ascontiguousarray(to_gray8(g)[rows, cols]) for g in greys]
+        mask = None if presence is None else np.ascontiguousarray(presence[rows, cols])
+        carried = carry_colour(
+            inner,
+            key,
+            np.ascontiguousarray(ab[rows, cols]),
+            mask,
+            flow=self._flow,
+            steps=self._steps,
+            first=first,
+        )
+        out = np.zeros((len(greys), *self.model_size, 3), dtype=np.float32)
+        out[:, rows, cols] = carried
+        return out
 
     def _spread(self, hint: Tensor, grey: np.ndarray) -> Tensor:
         """A keyframe's points spread over the picture (``guidance.spread``), inside the

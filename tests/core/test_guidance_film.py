@@ -155,3 +155,30 @@ def test_a_still_of_its_own_frame_is_carried_through_the_shot(tmp_path: Path) ->
     assert float(conf[9 - 2].median()) > 0.8
     assert win.references is not None  # and the still is matched by features as well
     assert not (guidance.window(12, 16).hints[:, 2] > 0).any()  # not across the cut
+
+
+def test_a_carried_still_never_takes_colour_from_the_letterbox(tmp_path: Path) -> None:
+    # the film (48x64) sits in a 64x64 model input between 8-row white bars (as FilmGreys
+    # fits it); it tilts, so new picture enters at its bottom edge, next to the bar
+    frames = panning(FRAMES, H, W, dx=0, dy=2)
+    still = tmp_path / "coloured_frame_0.png"
+    assert cv2.imwrite(str(still), np.ascontiguousarray(frames[0][..., ::-1]))
+    top = (W - H) // 2
+    greys = []
+    for f in frames:
+        boxed = np.full((W, W), 255, np.uint8)
+        boxed[top : top + H] = cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+        greys.append(boxed)
+    guidance = Guidance(
+        frames=FRAMES,
+        frame_size=(H, W),
+        model_size=(W, W),
+        references=specs_from_cli([f"0:{still}"]),
+        grey_frames=lambda a, b: greys[a:b],
+    )
+    hints = guidance.window(0, 12).hints
+    assert not (hints[:, 2, :top] > 0).any() and not (hints[:, 2, top + H :] > 0).any()
+    chroma = hints[:, :2].norm(dim=1)  # carried |a*b*| / 110
+    picture = float(chroma[0, top : top + H].mean())
+    bottom = float(chroma[11, top + H - 6 : top + H].mean())  # the rows that entered
+    assert bottom > 0.7 * picture  # the colour next to them, not the bars' grey
