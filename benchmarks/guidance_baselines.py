@@ -2,11 +2,13 @@
 
     python benchmarks/guidance_baselines.py [--data DIR] [--sequences a,b] [--every 5]
                                             [--start 5] [--per-video] [--cost-only]
-                                            [--decoder opencv|pyav]
+                                            [--decoder opencv|pyav] [--finest-scale 1]
 
 Keyframe = frame 0 with its true colours. Rows: no colour (a*b* = 0), frame 0's a*b*
-pasted on every frame, and frame 0's a*b* carried frame to frame by DIS flow (medium
-preset, on the grey source rendered from L*). Every prediction keeps the true L*; PSNR on
+pasted on every frame, and frame 0's a*b* carried frame to frame by DIS flow on the grey
+source rendered from L* (medium preset refined to ``propagate.FINEST_SCALE``, the product's
+flow; ``--finest-scale 1`` is the preset as it stands, the issue's baseline). Every
+prediction keeps the true L*; PSNR on
 uint8 RGB on frames 5, 10, 15, ...; means over sequences (each weighs the same). Then PSNR
 against distance from the keyframe (frames pooled), and the flow's cost per frame at
 320x240 on this machine (one step = two DIS fields + the check, as ``carry_hints`` does;
@@ -14,9 +16,9 @@ the baseline's unchecked step is one field). See ``flowchroma_core.guidance.base
 
 The JPEG decoder changes the "true" colours: OpenCV (libjpeg, smooth chroma upsampling,
 the usual DAVIS reader) is the default. All 20 sequences read by PyAV (``read_rgb``, what
-``flowchroma eval`` uses) gave 23.71 / 25.53 / 28.42 dB; with OpenCV no colour gives 23.83
-(the design note: 23.84 / 25.80 / 28.78), and on 4 sequences OpenCV adds +0.15 / +0.26 /
-+0.38 dB to the three rows, the design note's gap.
+``flowchroma eval`` uses) gave 23.71 / 25.53 / 28.42 dB at finest scale 1 (flow 28.69 at
+0); with OpenCV no colour gives 23.83 (the design note: 23.84 / 25.80 / 28.78), and on 4
+sequences OpenCV adds +0.15 / +0.26 / +0.38 dB to the three rows, the design note's gap.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import cv2
 import numpy as np
 
 from flowchroma_core.guidance.baselines import BASELINES, by_distance, evaluate_sequence, mean_psnr
-from flowchroma_core.guidance.propagate import FlowField
+from flowchroma_core.guidance.propagate import FINEST_SCALE, FlowField
 from flowchroma_core.video.reader import read_rgb
 
 DAVIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis"
@@ -45,7 +47,9 @@ def read_opencv(folder: Path) -> Iterator[np.ndarray]:
         yield cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def flow_cost(data: Path, repeats: int = 40) -> tuple[float, float, float, float]:
+def flow_cost(
+    data: Path, finest_scale: int, repeats: int = 40
+) -> tuple[float, float, float, float]:
     """Median ms per frame at 320x240, wall clock then CPU time (all threads), for the
     checked step and the unchecked one. CPU time is the fairer figure on a shared machine."""
     seq = sorted(p for p in data.iterdir() if p.is_dir())[0]
@@ -53,7 +57,7 @@ def flow_cost(data: Path, repeats: int = 40) -> tuple[float, float, float, float
         cv2.cvtColor(cv2.resize(f, (320, 240), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
         for f in read_rgb(seq, max_frames=repeats + 1)
     ]
-    flow = FlowField()
+    flow = FlowField(finest_scale=finest_scale)
     wall: dict[bool, list[float]] = {True: [], False: []}
     cpu: dict[bool, list[float]] = {True: [], False: []}
     for check in (True, False):
@@ -82,15 +86,23 @@ def main() -> None:
     parser.add_argument("--cost-only", action="store_true", help="only time the flow")
     parser.add_argument("--no-cost", action="store_true", help="do not time the flow")
     parser.add_argument("--decoder", choices=("opencv", "pyav"), default="opencv")
+    parser.add_argument(
+        "--finest-scale",
+        type=int,
+        default=FINEST_SCALE,
+        help=f"DIS's finest pyramid level (default {FINEST_SCALE}, the product's; 1 is the "
+        "medium preset's own)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if not args.data.is_dir():
         parser.error(f"{args.data} is absent: DAVIS lives in ../shared/data/davis")
 
     if not args.no_cost:
-        checked, unchecked, checked_cpu, unchecked_cpu = flow_cost(args.data)
+        checked, unchecked, checked_cpu, unchecked_cpu = flow_cost(args.data, args.finest_scale)
         print(
-            f"DIS medium at 320x240, median of 40 frames: {checked:.1f} ms wall "
+            f"DIS medium, finest scale {args.finest_scale}, at 320x240, median of 40 frames: "
+            f"{checked:.1f} ms wall "
             f"({checked_cpu:.1f} ms CPU) per frame with the forward-backward check "
             f"(carry_hints); {unchecked:.1f} ms wall ({unchecked_cpu:.1f} ms CPU) without "
             f"(FlowCarry); load average {os.getloadavg()[0]:.1f}"
@@ -103,7 +115,7 @@ def main() -> None:
         sequences = [p for p in sequences if p.name in wanted]
     begin = time.perf_counter()
     results = []
-    flow = FlowField()
+    flow = FlowField(finest_scale=args.finest_scale)
     for seq in sequences:
         scores = evaluate_sequence(
             read_opencv(seq) if args.decoder == "opencv" else read_rgb(seq),

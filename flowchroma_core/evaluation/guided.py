@@ -14,7 +14,8 @@ Measured in the same run, on the same frames (see ``run`` for how frames are reb
 * ``no colour``: the grey input;
 * ``automatic``: the model without guidance;
 * ``pasted``: frame 0's true a*b* on every frame, with each frame's own L*;
-* ``flow``: frame 0's true a*b* carried frame to frame by DIS flow (``guidance.baselines``);
+* ``flow``: frame 0's true a*b* carried frame to frame by DIS flow, the very flow the
+  guidance uses (``propagate.FlowField``, at the film's own size; ``guidance.baselines``);
 * ``guided``: the model with the guidance.
 
 PSNR, SSIM and colourfulness on every ``every``-th frame from ``every`` on (the keyframe
