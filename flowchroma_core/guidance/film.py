@@ -15,7 +15,9 @@ Nothing crosses a cut: a window is answered from the points and stills whose fra
 its own shot, and hints are carried only between frames of that shot. The shot is given by
 the caller (the colorizer's walk knows it) or looked up in the cut list / project shots.
 Hints are carried at most ``REACH`` frames from their keyframe (confidence there is
-exp(-4) ~ 0.02); where two keyframes reach one pixel, the nearer wins.
+exp(-4) ~ 0.02); where two keyframes reach one pixel, the nearer wins. A still of its own
+frame is carried back at most ``STILL_REACH`` frames and forward through the rest of its
+shot, window after window (``propagate.ColourChain``: each frame carried once).
 
 The grey frames for the flow come from the caller (``GreyFrames``: frames [a, b) at the
 model input size, as uint8 or floats in [0, 1]); flow steps are cached while successive
@@ -46,6 +48,7 @@ from flowchroma_core.guidance.points import (
 from flowchroma_core.guidance.project import Point, Project, load_project
 from flowchroma_core.guidance.propagate import (
     DECAY_FRAMES,
+    ColourChain,
     FlowField,
     Step,
     carry_colour,
@@ -72,8 +75,12 @@ REACH = int(4 * DECAY_FRAMES)
 """Hints are carried at most this many frames from their keyframe."""
 
 STILL_REACH = 2 * REACH
-"""A still of its own frame is carried at most this many frames (its colour everywhere,
-with a confidence that the network weighs; see ``propagate.carry_colour``)."""
+"""A still of its own frame is carried back at most this many frames before it (its colour
+everywhere, with a confidence that the network weighs; see ``propagate.carry_colour``);
+forward it is carried through the rest of its shot."""
+
+CHUNK = 64
+"""Grey frames asked for at a time when a still's forward carry starts again from afar."""
 
 SAME_FRAME_CORRELATION = 0.9
 """A still whose lightness correlates at least this well with its frame's grey is taken
@@ -154,6 +161,7 @@ class Guidance:
         self._refs: list[tuple[int, Tensor]] = []
         self._same_frame: dict[int, bool] = {}
         self._spread_points: dict[int, Tensor] = {}  # keyframe -> its points spread
+        self._chains: dict[int, tuple[int, ColourChain]] = {}  # still -> (last frame, chain)
         for spec in sorted(specs, key=lambda s: s.frame):
             fitted, _ = fit_reference(load_reference(spec).rgb, *model_size)
             self._refs.append((spec.frame, fitted))
@@ -254,7 +262,7 @@ class Guidance:
             if shot[0] <= k < shot[1] and start - REACH <= k < stop + REACH
         ]
         refs = self.references_for(shot)
-        stills = [(f, r) for f, r in refs if start - STILL_REACH <= f < stop + STILL_REACH]
+        stills = [(f, r) for f, r in refs if f < stop + STILL_REACH]
         if near or stills:
             hints = self._carried(near, start, stop, stills)
         self._forget_steps(start)
@@ -291,11 +299,13 @@ class Guidance:
             if any(not start <= k < stop for k in keyframes):
                 logger.warning("no grey frames given: points are not carried beyond their frame")
             return maps
+        earlier = [(f, r) for f, r in stills if f < start]  # carried forward, resumed
+        stills = [(f, r) for f, r in stills if f >= start]
         marks = [*keyframes, *(f for f, _ in stills)]
-        lo = min(start, *marks)
-        hi = max(stop, *(k + 1 for k in marks))
-        greys = self._grey(lo, hi)
-        if len(greys) != hi - lo:
+        lo = min([start, *marks])
+        hi = max([stop, *(k + 1 for k in marks)])
+        greys = self._grey(lo, hi) if marks else []  # only points and stills here need them
+        if marks and len(greys) != hi - lo:
             raise ValueError(f"grey_frames({lo}, {hi}) gave {len(greys)} frames, not {hi - lo}")
         per_key = []
         for k in keyframes:
@@ -317,6 +327,9 @@ class Guidance:
             ab = (still[1:] * REFERENCE_AB_SCALE).permute(1, 2, 0).numpy()
             carried = self._carry_inside(greys, f - lo, ab, None, lo)
             per_key.append(carried[start - lo : stop - lo])
+        for f, still in earlier:
+            if self._is_same_frame(f, still, self._grey(f, f + 1)[0]):
+                per_key.append(self._carry_forward(f, still, start, stop))
         if not per_key:
             return torch.zeros(stop - start, 3, h, w)
         merged = merge_nearest(per_key)
@@ -351,6 +364,41 @@ class Guidance:
         out[:, rows, cols] = carried
         return out
 
+    def _carry_forward(self, frame: int, still: Tensor, start: int, stop: int) -> np.ndarray:
+        """The still of ``frame`` (before ``start``) carried onto [start, stop): (T, h, w, 3).
+
+        Its ``ColourChain`` resumes where the last window left it when that window ended
+        before ``start`` (the colorizer's walk: each frame carried once, in constant memory,
+        however long the shot); otherwise it starts again from the still, ``CHUNK`` grey
+        frames at a time. Flow steps are cached only near the window, where the points'
+        carry and the next window share them."""
+        p = self.placement
+        rows, cols = slice(p.top, p.top + p.inner_h), slice(p.left, p.left + p.inner_w)
+        cached = self._chains.get(frame)
+        if cached is not None and frame <= cached[0] < start:
+            t, chain = cached
+        else:
+            ab = (still[1:] * REFERENCE_AB_SCALE).permute(1, 2, 0).numpy()[rows, cols]
+            grey = to_gray8(self._grey(frame, frame + 1)[0])[rows, cols]
+            t, chain = frame, ColourChain(ab, np.ones(ab.shape[:2], np.float32), grey)
+        out = np.zeros((stop - start, *self.model_size, 3), dtype=np.float32)
+        while t < stop - 1:
+            end = min(stop, t + 1 + CHUNK)
+            inner = [np.ascontiguousarray(to_gray8(g)[rows, cols]) for g in self._grey(t, end)]
+            for i in range(1, len(inner)):
+                u = t + i
+                step = self._steps.get((u - 1, u))
+                if step is None:
+                    step = self._flow.step(inner[i - 1], inner[i])
+                    if u >= start - REACH:
+                        self._steps[(u - 1, u)] = step
+                carried = chain.advance(step, inner[i])
+                if u >= start:
+                    out[u - start, rows, cols] = carried
+            t = end - 1
+        self._chains[frame] = (stop - 1, chain)
+        return out
+
     def _spread(self, hint: Tensor, grey: np.ndarray) -> Tensor:
         """A keyframe's points spread over the picture (``guidance.spread``), inside the
         letterbox: colour never travels through the padding."""
@@ -382,9 +430,10 @@ class Guidance:
         return self._same_frame[frame]
 
     def _forget_steps(self, start: int) -> None:
-        """Drop cached flow that no later window (windows move forward) can need."""
-        reach = STILL_REACH if self._refs else REACH
-        stale = [key for key in self._steps if max(key) < start - reach]
+        """Drop cached flow that no later window (windows move forward) can need: the
+        points' carry starts at most ``REACH`` frames back, a still's forward carry resumes
+        from its ``ColourChain`` and its backward carry starts at the still, after ``start``."""
+        stale = [key for key in self._steps if max(key) < start - REACH]
         for key in stale:
             del self._steps[key]
 

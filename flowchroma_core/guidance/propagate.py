@@ -247,25 +247,48 @@ def carry_colour(
     )
     flow = flow or FlowField()
     steps = {} if steps is None else steps
-    key_grey = grey[keyframe].astype(np.float32) / 255.0
     out = np.zeros((count, *ab.shape[:2], 3), dtype=np.float32)
     out[keyframe, ..., :2] = ab
     out[keyframe, ..., 2] = base
     for direction in (1, -1):
-        state = np.concatenate([ab, base[..., None], key_grey[..., None]], axis=-1)
+        chain = ColourChain(ab, base, grey[keyframe])
         t = keyframe + direction
         while 0 <= t < count:
             pair = (first + t - direction, first + t)
             if pair not in steps:
                 steps[pair] = flow.step(grey[t - direction], grey[t])
-            step = steps[pair]
-            state = step.pull(state)
-            here = grey[t].astype(np.float32) / 255.0
-            match = np.exp(-np.abs(state[..., 3] - here) / LIGHTNESS_TOLERANCE)
-            out[t, ..., :2] = state[..., :2]
-            out[t, ..., 2] = state[..., 2] * match * np.where(step.valid, 1.0, CHECK_PENALTY)
+            out[t] = chain.advance(steps[pair], grey[t])
             t += direction
     return out
+
+
+class ColourChain:
+    """A keyframe's colour carried one step at a time, as ``carry_colour`` carries it: the
+    state (a*, b*, presence and the keyframe's grey, all warped along) lives here, so a long
+    shot can be carried window by window, each resuming where the last stopped."""
+
+    def __init__(self, ab: np.ndarray, presence: np.ndarray, key_grey: np.ndarray) -> None:
+        """``ab`` (H, W, 2), ``presence`` (H, W) in [0, 1], ``key_grey`` the keyframe's grey."""
+        key = to_gray8(key_grey).astype(np.float32) / 255.0
+        self.state = np.concatenate(
+            [
+                np.asarray(ab, np.float32),
+                np.asarray(presence, np.float32)[..., None],
+                key[..., None],
+            ],
+            axis=-1,
+        )
+
+    def advance(self, step: Step, grey: np.ndarray) -> np.ndarray:
+        """Carry onto the next frame (``step`` pulls from the last frame onto it; ``grey`` is
+        its grey): its (H, W, 3) float32 (a*, b*, confidence)."""
+        self.state = step.pull(self.state)
+        here = to_gray8(grey).astype(np.float32) / 255.0
+        match = np.exp(-np.abs(self.state[..., 3] - here) / LIGHTNESS_TOLERANCE)
+        out = np.empty((*here.shape, 3), dtype=np.float32)
+        out[..., :2] = self.state[..., :2]
+        out[..., 2] = self.state[..., 2] * match * np.where(step.valid, 1.0, CHECK_PENALTY)
+        return out
 
 
 def merge_nearest(maps: Sequence[np.ndarray]) -> np.ndarray:

@@ -8,7 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
+from flowchroma_core.guidance.baselines import split_lab
 from flowchroma_core.guidance.film import Guidance, specs_from_cli
 from flowchroma_core.guidance.points import HINT_AB_SCALE
 from flowchroma_core.guidance.project import (
@@ -20,7 +22,7 @@ from flowchroma_core.guidance.project import (
     save_project,
 )
 from flowchroma_core.guidance.references import ReferenceError
-from tests.core.guidance_media import panning
+from tests.core.guidance_media import panning, texture
 
 FRAMES, H, W = 24, 48, 64  # the film: 48x64; the model input: 48x64 too (no letterbox)
 
@@ -182,3 +184,41 @@ def test_a_carried_still_never_takes_colour_from_the_letterbox(tmp_path: Path) -
     picture = float(chroma[0, top : top + H].mean())
     bottom = float(chroma[11, top + H - 6 : top + H].mean())  # the rows that entered
     assert bottom > 0.7 * picture  # the colour next to them, not the bars' grey
+
+
+def _swaying(frames: int) -> list[np.ndarray]:
+    """A texture swaying left and right by up to 6 px: it stays in the picture for good."""
+    big = texture(H, W + 13, seed=3)
+    return [
+        np.ascontiguousarray(big[:, x : x + W])
+        for x in (6 + np.rint(6 * np.sin(np.arange(frames) / 9)).astype(int))
+    ]
+
+
+def test_a_still_is_carried_through_a_long_shot_window_by_window(tmp_path: Path) -> None:
+    frames = _swaying(170)
+    still = tmp_path / "coloured_frame_0.png"
+    assert cv2.imwrite(str(still), np.ascontiguousarray(frames[0][..., ::-1]))
+    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+
+    def guidance() -> Guidance:
+        return Guidance(
+            frames=len(frames),
+            frame_size=(H, W),
+            model_size=(H, W),
+            references=specs_from_cli([f"0:{still}"]),
+            grey_frames=lambda a, b: greys[a:b],
+        )
+
+    walked = guidance()
+    for start in range(0, 160, 16):  # the colorizer's walk
+        last = walked.window(start, start + 16)
+    assert len(walked._steps) <= 16 + 64 + 1  # the flow is not kept for the whole shot
+    hints = last.hints  # frames 144..159: well past STILL_REACH (128) from the still
+    assert (hints[:, 2] > 0).all() and float(hints[:, 2].median()) > 0.5
+    truth = np.stack([split_lab(f)[1] for f in frames[144:160]])  # (T, H, W, 2)
+    carried = hints[:, :2].permute(0, 2, 3, 1).numpy() * HINT_AB_SCALE
+    assert np.abs(carried - truth).mean() < 0.25 * np.abs(truth).mean()
+    # a window asked for out of the walk starts again from the still, with the same result
+    fresh = guidance().window(144, 160).hints
+    assert torch.allclose(fresh, hints, atol=1e-4)
