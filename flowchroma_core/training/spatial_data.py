@@ -185,17 +185,25 @@ def build_spatial_cache(
     return SpatialCache(root)
 
 
+def carried_path(root: Path, name: str) -> Path:
+    """Where a video's carried colour is cached; the name says the flow's finest scale, so a
+    cache made with another flow is rebuilt rather than trained on."""
+    from flowchroma_core.guidance.propagate import FINEST_SCALE
+
+    return root / f"{name}.carried-s{FINEST_SCALE}.npy"
+
+
 def build_carried(cache: SpatialCache) -> None:
     """Each video's frame 0 coloured and carried through its frames, once.
 
-    ``{name}.carried.npy`` (N, 3, H, W) fp16: a*/110, b*/110 and confidence, made by
+    ``carried_path`` (N, 3, H, W) fp16: a*/110, b*/110 and confidence, made by
     ``guidance.propagate.carry_colour`` exactly as a reference still of a film's own frame
     is carried at inference (grey = OpenCV's Rec. 601 luma of the stored frames).
     """
     from flowchroma_core.guidance.propagate import carry_colour
 
     for v in tqdm(cache.videos, desc="carried colour", unit="video"):
-        target = cache.root / f"{v.name}.carried.npy"
+        target = carried_path(cache.root, v.name)
         if target.exists():
             continue
         frames = np.asarray(cache.frames[v.name])
@@ -241,7 +249,7 @@ class SpatialCache:
 
     def load_carried(self) -> None:
         """Memory-map the carried-colour maps (``build_carried``) when all are there."""
-        paths = {v.name: self.root / f"{v.name}.carried.npy" for v in self.videos}
+        paths = {v.name: carried_path(self.root, v.name) for v in self.videos}
         if all(p.exists() for p in paths.values()):
             self.carried = {n: np.load(p, mmap_mode="r") for n, p in paths.items()}
 

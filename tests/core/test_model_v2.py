@@ -376,7 +376,7 @@ def test_a_guidance_fine_tune_trains_the_blend_on_carried_colour_and_keeps_autom
     tuned_toml.write_text(text)
     tuned = train(load_train_config(tuned_toml))
 
-    assert sorted((tmp_path / "cache").glob("*.carried.npy"))  # built before the first step
+    assert sorted((tmp_path / "cache").glob("*.carried-s0.npy"))  # built before the first step
     log = [json.loads(r) for r in (tmp_path / "tuned" / "log.jsonl").read_text().splitlines()]
     assert any("blend" in r for r in log)
     a, _ = load_model(base, backbone_weights="random")
