@@ -328,7 +328,10 @@ class Guidance:
             carried = self._carry_inside(greys, f - lo, ab, None, lo)
             per_key.append(carried[start - lo : stop - lo])
         for f, still in earlier:
-            if self._is_same_frame(f, still, self._grey(f, f + 1)[0]):
+            same = self._same_frame.get(f)  # known after the first window: no grey to read
+            if same is None:
+                same = self._is_same_frame(f, still, self._grey(f, f + 1)[0])
+            if same:
                 per_key.append(self._carry_forward(f, still, start, stop))
         if not per_key:
             return torch.zeros(stop - start, 3, h, w)

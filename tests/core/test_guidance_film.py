@@ -200,6 +200,11 @@ def test_a_still_is_carried_through_a_long_shot_window_by_window(tmp_path: Path)
     still = tmp_path / "coloured_frame_0.png"
     assert cv2.imwrite(str(still), np.ascontiguousarray(frames[0][..., ::-1]))
     greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    asked: list[int] = []  # every frame handed out, as often as it was asked for
+
+    def grey_frames(a: int, b: int) -> list[np.ndarray]:
+        asked.extend(range(a, b))
+        return greys[a:b]
 
     def guidance() -> Guidance:
         return Guidance(
@@ -207,13 +212,14 @@ def test_a_still_is_carried_through_a_long_shot_window_by_window(tmp_path: Path)
             frame_size=(H, W),
             model_size=(H, W),
             references=specs_from_cli([f"0:{still}"]),
-            grey_frames=lambda a, b: greys[a:b],
+            grey_frames=grey_frames,
         )
 
     walked = guidance()
     for start in range(0, 160, 16):  # the colorizer's walk
         last = walked.window(start, start + 16)
     assert len(walked._steps) <= 16 + 64 + 1  # the flow is not kept for the whole shot
+    assert max(asked.count(i) for i in range(160)) <= 3  # nor asked for again and again
     hints = last.hints  # frames 144..159: well past STILL_REACH (128) from the still
     assert (hints[:, 2] > 0).all() and float(hints[:, 2].median()) > 0.5
     truth = np.stack([split_lab(f)[1] for f in frames[144:160]])  # (T, H, W, 2)
