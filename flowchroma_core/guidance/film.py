@@ -82,6 +82,11 @@ forward it is carried through the rest of its shot."""
 CHUNK = 64
 """Grey frames asked for at a time when a still's forward carry starts again from afar."""
 
+CHAIN_MARK_EVERY = 64
+"""A still's carried state is kept every this many frames of its shot (1.3 MB each at
+256x320), so a window asked for out of the walk (a preview, a resumed export) starts
+again from the nearest kept frame before it, not from the still."""
+
 SAME_FRAME_CORRELATION = 0.9
 """A still whose lightness correlates at least this well with its frame's grey is taken
 to be that frame coloured (made from ``flowchroma frame``) and carried densely; any other
@@ -162,6 +167,7 @@ class Guidance:
         self._same_frame: dict[int, bool] = {}
         self._spread_points: dict[int, Tensor] = {}  # keyframe -> its points spread
         self._chains: dict[int, tuple[int, ColourChain]] = {}  # still -> (last frame, chain)
+        self._chain_marks: dict[int, dict[int, np.ndarray]] = {}  # still -> {frame: state}
         for spec in sorted(specs, key=lambda s: s.frame):
             fitted, _ = fit_reference(load_reference(spec).rgb, *model_size)
             self._refs.append((spec.frame, fitted))
@@ -338,6 +344,13 @@ class Guidance:
         merged = merge_nearest(per_key)
         return torch.stack([ab_to_hint_map(m) for m in merged])
 
+    @property
+    def _picture(self) -> tuple[slice, slice]:
+        """Rows and columns of the film's picture inside the model input (the letterbox's
+        bars left out)."""
+        p = self.placement
+        return slice(p.top, p.top + p.inner_h), slice(p.left, p.left + p.inner_w)
+
     def _carry_inside(
         self,
         greys: Sequence[np.ndarray],
@@ -347,11 +360,10 @@ class Guidance:
         first: int,
     ) -> np.ndarray:
         """``carry_colour`` inside the letterbox: the flow sees only the picture, so the
-        bars' black and their empty colour are never pulled in at the picture's edges (on a
+        bars' white and their empty colour are never pulled in at the picture's edges (on a
         film that pans or tilts that greyed the carried colour from the edges inwards: DAVIS
         dog, a 1.7 dB loss of the flow carry alone). (T, h, w, 3), zeros in the bars."""
-        p = self.placement
-        rows, cols = slice(p.top, p.top + p.inner_h), slice(p.left, p.left + p.inner_w)
+        rows, cols = self._picture
         inner = [np.ascontiguousarray(to_gray8(g)[rows, cols]) for g in greys]
         mask = None if presence is None else np.ascontiguousarray(presence[rows, cols])
         carried = carry_colour(
@@ -372,14 +384,23 @@ class Guidance:
 
         Its ``ColourChain`` resumes where the last window left it when that window ended
         before ``start`` (the colorizer's walk: each frame carried once, in constant memory,
-        however long the shot); otherwise it starts again from the still, ``CHUNK`` grey
-        frames at a time. Flow steps are cached only near the window, where the points'
-        carry and the next window share them."""
-        p = self.placement
-        rows, cols = slice(p.top, p.top + p.inner_h), slice(p.left, p.left + p.inner_w)
+        however long the shot); otherwise from the nearest state kept before ``start``
+        (``CHAIN_MARK_EVERY``), or from the still, ``CHUNK`` grey frames at a time. Flow is
+        cached only near the window, where the points' carry and the next window share it;
+        further back only the one field that moves the colour is computed (the check
+        matters only for the confidence of the frames handed out)."""
+        rows, cols = self._picture
+        marks = self._chain_marks.setdefault(frame, {})
         cached = self._chains.get(frame)
-        if cached is not None and frame <= cached[0] < start:
+        kept = max((m for m in marks if m < start), default=None)
+        if (
+            cached is not None
+            and frame <= cached[0] < start
+            and (kept is None or kept <= cached[0])
+        ):
             t, chain = cached
+        elif kept is not None:
+            t, chain = kept, ColourChain.from_state(marks[kept].copy())
         else:
             ab = (still[1:] * REFERENCE_AB_SCALE).permute(1, 2, 0).numpy()[rows, cols]
             grey = to_gray8(self._grey(frame, frame + 1)[0])[rows, cols]
@@ -392,12 +413,15 @@ class Guidance:
                 u = t + i
                 step = self._steps.get((u - 1, u))
                 if step is None:
-                    step = self._flow.step(inner[i - 1], inner[i])
-                    if u >= start - REACH:
+                    near = u >= start - REACH
+                    step = self._flow.step(inner[i - 1], inner[i], check=near)
+                    if near:
                         self._steps[(u - 1, u)] = step
                 carried = chain.advance(step, inner[i])
                 if u >= start:
                     out[u - start, rows, cols] = carried
+                if (u - frame) % CHAIN_MARK_EVERY == 0 and u not in marks:
+                    marks[u] = chain.state.copy()
             t = end - 1
         self._chains[frame] = (stop - 1, chain)
         return out
@@ -405,8 +429,7 @@ class Guidance:
     def _spread(self, hint: Tensor, grey: np.ndarray) -> Tensor:
         """A keyframe's points spread over the picture (``guidance.spread``), inside the
         letterbox: colour never travels through the padding."""
-        p = self.placement
-        rows, cols = slice(p.top, p.top + p.inner_h), slice(p.left, p.left + p.inner_w)
+        rows, cols = self._picture
         inside = torch.from_numpy(to_gray8(grey)[rows, cols].astype(np.float32) / 255.0)
         out = hint.clone()
         out[:, rows, cols] = spread_hints(hint[:, rows, cols].contiguous(), inside)

@@ -279,6 +279,13 @@ class ColourChain:
             axis=-1,
         )
 
+    @classmethod
+    def from_state(cls, state: np.ndarray) -> ColourChain:
+        """A chain resumed from a ``state`` kept earlier (it is used as it is, not copied)."""
+        chain = cls.__new__(cls)
+        chain.state = state
+        return chain
+
     def advance(self, step: Step, grey: np.ndarray) -> np.ndarray:
         """Carry onto the next frame (``step`` pulls from the last frame onto it; ``grey`` is
         its grey): its (H, W, 3) float32 (a*, b*, confidence)."""

@@ -225,6 +225,11 @@ def test_a_still_is_carried_through_a_long_shot_window_by_window(tmp_path: Path)
     truth = np.stack([split_lab(f)[1] for f in frames[144:160]])  # (T, H, W, 2)
     carried = hints[:, :2].permute(0, 2, 3, 1).numpy() * HINT_AB_SCALE
     assert np.abs(carried - truth).mean() < 0.25 * np.abs(truth).mean()
-    # a window asked for out of the walk starts again from the still, with the same result
+    # a window asked for out of the walk starts again from the state kept at frame 128 (a
+    # preview scrubbed back), or from the still (a fresh run), with the same colours
+    asked.clear()
+    back = walked.window(150, 151).hints
+    assert torch.allclose(back[0], hints[150 - 144], atol=1e-4)
+    assert min(asked) >= 128
     fresh = guidance().window(144, 160).hints
     assert torch.allclose(fresh, hints, atol=1e-4)
