@@ -2,7 +2,7 @@
 
     python benchmarks/guidance_measure.py davis  --model FILE [--max-frames 30] [--every 5]
     python benchmarks/guidance_measure.py sweep  --model FILE [--photos 100]
-    python benchmarks/guidance_measure.py cpu    --model FILE [--frames 32]
+    python benchmarks/guidance_measure.py cpu    --model FILE [--frames 32] [--seek 230]
 
 * ``davis``: the 20 DAVIS sequences, frame 0 as the keyframe. First the true frame 0 as a
   reference still (``evaluation.guided``: no colour, automatic, pasted, DIS flow, guided;
@@ -17,7 +17,8 @@
   image covered and centre-cropped to the model input; PSNR on 8-bit RGB of the image's own
   L* with the predicted a*b*.
 * ``cpu``: seconds per frame of the colorizer on this CPU on a real film (chaplin), without
-  and with one reference still for the shot; interleaved runs, the median of each.
+  and with one reference still for the shot; interleaved runs, the median of each; and how
+  long a frame far from its still (``--seek``) waits for the still's carried colour.
 """
 
 from __future__ import annotations
@@ -201,6 +202,25 @@ def _time_run(session: ModelSession, film: Path, frames: int, guidance) -> float
     return (time.perf_counter() - begin) / n
 
 
+def _seek(film: Path, still: Path, size: tuple[int, int], frame: int) -> None:
+    """What a preview scrubbed to ``frame``, far from its shot's still, waits for the
+    still's carried colour: cold (carried from the still), then again a frame earlier
+    (from the state kept on the way)."""
+    g = guidance_for_film(
+        film, model_size=size, cut_threshold=0.0, references=[ReferenceSpec(0, still)]
+    )
+    g.window(0, 1)  # the still read and recognised as its own frame
+    times = []
+    for at in (frame, frame - 1):
+        begin = time.perf_counter()
+        g.window(at, at + 1)
+        times.append(time.perf_counter() - begin)
+    print(
+        f"a still's colour at frame {frame}, asked for alone: {times[0]:.2f} s cold, "
+        f"{times[1]:.2f} s for frame {frame - 1} after it"
+    )
+
+
 def cmd_cpu(args: argparse.Namespace) -> None:
     """Two kinds of still cost differently: one of other content is only matched by the
     network's features; one of the shot's own frame (its grey coloured) is also carried
@@ -230,6 +250,7 @@ def cmd_cpu(args: argparse.Namespace) -> None:
             )
             runs[name].append(_time_run(session, film, args.frames, g))
     print(f"model: {args.model}; {args.frames} frames of {film.name}, {args.threads} threads")
+    _seek(film, own, (cfg.input_height, cfg.input_width), args.seek)
     auto = statistics.median(runs["automatic"])
     for name, values in runs.items():
         value = statistics.median(values)
@@ -265,6 +286,7 @@ def main() -> None:
         else:
             p.add_argument("--frames", type=int, default=32)
             p.add_argument("--repeats", type=int, default=3)
+            p.add_argument("--seek", type=int, default=230, help="frame for the seek timing")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("flowchroma_core.evaluation.guided").setLevel(logging.INFO)  # progress
