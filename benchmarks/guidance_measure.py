@@ -39,6 +39,7 @@ from flowchroma_core.colour import lab
 from flowchroma_core.evaluation.guided import GuidanceMode, evaluate_guided, evaluate_guided_video
 from flowchroma_core.evaluation.run import expand_inputs
 from flowchroma_core.guidance import baselines
+from flowchroma_core.guidance.film import NearbyGuidance
 from flowchroma_core.guidance.film_source import guidance_for_film
 from flowchroma_core.guidance.points import rasterise, simulate_points
 from flowchroma_core.guidance.propagate import to_gray8
@@ -203,21 +204,25 @@ def _time_run(session: ModelSession, film: Path, frames: int, guidance) -> float
 
 
 def _seek(film: Path, still: Path, size: tuple[int, int], frame: int) -> None:
-    """What a preview scrubbed to ``frame``, far from its shot's still, waits for the
-    still's carried colour: cold (carried from the still), then again a frame earlier
-    (from the state kept on the way)."""
-    g = guidance_for_film(
-        film, model_size=size, cut_threshold=0.0, references=[ReferenceSpec(0, still)]
-    )
-    g.window(0, 1)  # the still read and recognised as its own frame
+    """What a frame far from its shot's still waits for the still's carried colour: asked
+    for alone as the preview's approximate frame asks (``NearbyGuidance``: not carried from
+    further than ``STILL_REACH``), then by an exact run cold (carried from the still), then
+    a frame earlier (from the state kept on the way)."""
     times = []
-    for at in (frame, frame - 1):
-        begin = time.perf_counter()
-        g.window(at, at + 1)
-        times.append(time.perf_counter() - begin)
+    for nearby in (True, False):
+        g = guidance_for_film(
+            film, model_size=size, cut_threshold=0.0, references=[ReferenceSpec(0, still)]
+        )
+        g.window(0, 1)  # the still read and recognised as its own frame
+        source = NearbyGuidance(g) if nearby else g
+        for at in (frame,) if nearby else (frame, frame - 1):
+            begin = time.perf_counter()
+            source.window(at, at + 1)
+            times.append(time.perf_counter() - begin)
     print(
-        f"a still's colour at frame {frame}, asked for alone: {times[0]:.2f} s cold, "
-        f"{times[1]:.2f} s for frame {frame - 1} after it"
+        f"a still's colour at frame {frame}: {times[0]:.2f} s for the approximate preview "
+        f"(not carried), {times[1]:.2f} s exact and cold, {times[2]:.2f} s for frame "
+        f"{frame - 1} after it"
     )
 
 

@@ -417,7 +417,9 @@ class PreviewEngine:
         ctx: JobContext,
     ) -> np.ndarray:
         """The frame colorized alone, from a fresh state, with the guidance of its shot (its
-        own reader: the stream's may be in the middle of a decode)."""
+        own reader: the stream's may be in the middle of a decode); a still far behind it is
+        not carried all the way first (``NearbyGuidance``: the stream after it is exact)."""
+        from flowchroma_core.guidance.film import NearbyGuidance
         from flowchroma_core.pipeline.colorizer import Colorizer
         from flowchroma_core.video.reader import open_video
 
@@ -429,7 +431,7 @@ class PreviewEngine:
         reader = self._approx_reader
         guidance = None
         if request.guidance is not None:
-            guidance = self._guidance(request, key, session.model)
+            guidance = NearbyGuidance(self._guidance(request, key, session.model))
         run = Colorizer(session).run(
             [reader[key.frame]], options, ctx, guidance=guidance, shot_start=key.shot_start
         )

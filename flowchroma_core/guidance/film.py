@@ -250,9 +250,19 @@ class Guidance:
         return [(f, t) for f, t in self._refs if shot[0] <= f < shot[1]]
 
     def window(
-        self, start: int, stop: int, *, shot: tuple[int, int] | None = None
+        self,
+        start: int,
+        stop: int,
+        *,
+        shot: tuple[int, int] | None = None,
+        reach: int | None = None,
     ) -> GuidanceWindow:
-        """``hints`` and ``references`` for frames [start, stop) of one shot."""
+        """``hints`` and ``references`` for frames [start, stop) of one shot.
+
+        ``reach`` (None: no limit) bounds how many frames a still's colour may be carried
+        to answer this window beyond what is already carried: a still further behind the
+        window than that (and no state kept near it) is matched by features only, not
+        carried (``NearbyGuidance``, for a frame asked for alone)."""
         if not 0 <= start < stop <= self.frames:
             raise ValueError(
                 f"window [{start}, {stop}) is not inside the film's {self.frames} frames"
@@ -270,7 +280,7 @@ class Guidance:
         refs = self.references_for(shot)
         stills = [(f, r) for f, r in refs if f < stop + STILL_REACH]
         if near or stills:
-            hints = self._carried(near, start, stop, stills)
+            hints = self._carried(near, start, stop, stills, reach)
         self._forget_steps(start)
         return GuidanceWindow(
             start=start,
@@ -290,6 +300,7 @@ class Guidance:
         start: int,
         stop: int,
         stills: Sequence[tuple[int, Tensor]] = (),
+        reach: int | None = None,
     ) -> Tensor:
         """Each keyframe's points, and each still of its own frame, carried onto
         [start, stop), merged (the most confident wins: the points on their keyframe)."""
@@ -337,8 +348,9 @@ class Guidance:
             same = self._same_frame.get(f)  # known after the first window: no grey to read
             if same is None:
                 same = self._is_same_frame(f, still, self._grey(f, f + 1)[0])
-            if same:
-                per_key.append(self._carry_forward(f, still, start, stop))
+            carried = self._carry_forward(f, still, start, stop, reach) if same else None
+            if carried is not None:
+                per_key.append(carried)
         if not per_key:
             return torch.zeros(stop - start, 3, h, w)
         merged = merge_nearest(per_key)
@@ -379,8 +391,11 @@ class Guidance:
         out[:, rows, cols] = carried
         return out
 
-    def _carry_forward(self, frame: int, still: Tensor, start: int, stop: int) -> np.ndarray:
-        """The still of ``frame`` (before ``start``) carried onto [start, stop): (T, h, w, 3).
+    def _carry_forward(
+        self, frame: int, still: Tensor, start: int, stop: int, reach: int | None = None
+    ) -> np.ndarray | None:
+        """The still of ``frame`` (before ``start``) carried onto [start, stop): (T, h, w, 3),
+        or None when that means carrying it more than ``reach`` frames first.
 
         Its ``ColourChain`` resumes where the last window left it when that window ended
         before ``start`` (the colorizer's walk: each frame carried once, in constant memory,
@@ -402,9 +417,13 @@ class Guidance:
         elif kept is not None:
             t, chain = kept, ColourChain.from_state(marks[kept].copy())
         else:
+            t, chain = frame, None
+        if reach is not None and start - t > reach:
+            return None
+        if chain is None:
             ab = (still[1:] * REFERENCE_AB_SCALE).permute(1, 2, 0).numpy()[rows, cols]
             grey = to_gray8(self._grey(frame, frame + 1)[0])[rows, cols]
-            t, chain = frame, ColourChain(ab, np.ones(ab.shape[:2], np.float32), grey)
+            chain = ColourChain(ab, np.ones(ab.shape[:2], np.float32), grey)
         out = np.zeros((stop - start, *self.model_size, 3), dtype=np.float32)
         while t < stop - 1:
             end = min(stop, t + 1 + CHUNK)
@@ -462,6 +481,26 @@ class Guidance:
         stale = [key for key in self._steps if max(key) < start - REACH]
         for key in stale:
             del self._steps[key]
+
+
+class NearbyGuidance:
+    """A ``Guidance`` as a frame asked for alone sees it (the preview's approximate frame):
+    the same answers, except that a still's colour is carried at most ``STILL_REACH`` frames
+    to reach the frame; from further behind (no state kept near) the still is matched by the
+    network's features only, so the frame does not wait for hundreds of frames of flow. The
+    exact run that follows carries it all the way."""
+
+    def __init__(self, guidance: Guidance) -> None:
+        self.guidance = guidance
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.guidance, name)
+
+    def window(
+        self, start: int, stop: int, *, shot: tuple[int, int] | None = None
+    ) -> GuidanceWindow:
+        """``Guidance.window`` with ``reach=STILL_REACH``."""
+        return self.guidance.window(start, stop, shot=shot, reach=STILL_REACH)
 
 
 def specs_from_cli(

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from flowchroma_core.guidance.baselines import split_lab
-from flowchroma_core.guidance.film import Guidance, specs_from_cli
+from flowchroma_core.guidance.film import Guidance, NearbyGuidance, specs_from_cli
 from flowchroma_core.guidance.points import HINT_AB_SCALE
 from flowchroma_core.guidance.project import (
     Point,
@@ -233,3 +233,35 @@ def test_a_still_is_carried_through_a_long_shot_window_by_window(tmp_path: Path)
     assert min(asked) >= 128
     fresh = guidance().window(144, 160).hints
     assert torch.allclose(fresh, hints, atol=1e-4)
+
+
+def test_a_frame_asked_for_alone_does_not_wait_for_a_far_still(tmp_path: Path) -> None:
+    frames = _swaying(200)
+    still = tmp_path / "coloured_frame_0.png"
+    assert cv2.imwrite(str(still), np.ascontiguousarray(frames[0][..., ::-1]))
+    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    asked: list[int] = []
+
+    def grey_frames(a: int, b: int) -> list[np.ndarray]:
+        asked.extend(range(a, b))
+        return greys[a:b]
+
+    guidance = Guidance(
+        frames=len(frames),
+        frame_size=(H, W),
+        model_size=(H, W),
+        references=specs_from_cli([f"0:{still}"]),
+        grey_frames=grey_frames,
+    )
+    near = NearbyGuidance(guidance)
+    assert near.cuts == guidance.cuts and near.shot_of(190) == guidance.shot_of(190)
+    near.window(0, 1)  # the still is read: its own frame
+    asked.clear()
+    alone = near.window(190, 191)  # 190 frames on: matched by features, not carried
+    assert not (alone.hints[:, 2] > 0).any() and alone.references is not None
+    assert len(asked) < 5
+    within = near.window(100, 101)  # within STILL_REACH of the still: carried
+    assert (within.hints[:, 2] > 0).all()
+    exact = guidance.window(190, 191)  # the exact run carries it all the way
+    assert (exact.hints[:, 2] > 0).all()
+    assert torch.allclose(near.window(189, 190).hints, guidance.window(189, 190).hints)
