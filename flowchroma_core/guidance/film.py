@@ -316,9 +316,7 @@ class Guidance:
             if any(not start <= k < stop for k in keyframes):
                 logger.warning("no grey frames given: points are not carried beyond their frame")
             return maps
-        earlier = [(f, r) for f, r in stills if f < start]  # carried forward, resumed
-        stills = [(f, r) for f, r in stills if f >= start]
-        marks = [*keyframes, *(f for f, _ in stills)]
+        marks = [*keyframes, *(f for f, _ in stills if f >= start)]
         lo = min([start, *marks])
         hi = max([stop, *(k + 1 for k in marks)])
         greys = self._grey(lo, hi) if marks else []  # only points and stills here need them
@@ -339,18 +337,23 @@ class Guidance:
             carried[..., 2] *= confidence_at(np.arange(start, stop) - k)[:, None, None]
             per_key.append(carried)
         for f, still in stills:
-            if not self._is_same_frame(f, still, greys[f - lo]):
-                continue
-            ab = (still[1:] * REFERENCE_AB_SCALE).permute(1, 2, 0).numpy()
-            carried = self._carry_inside(greys, f - lo, ab, None, lo)
-            per_key.append(carried[start - lo : stop - lo])
-        for f, still in earlier:
             same = self._same_frame.get(f)  # known after the first window: no grey to read
             if same is None:
-                same = self._is_same_frame(f, still, self._grey(f, f + 1)[0])
-            carried = self._carry_forward(f, still, start, stop, reach) if same else None
-            if carried is not None:
-                per_key.append(carried)
+                grey = greys[f - lo] if f >= start else self._grey(f, f + 1)[0]
+                same = self._is_same_frame(f, still, grey)
+            if not same:
+                continue
+            # back from the still to the window's frames before it (and the still's own
+            # frame), then forward by its resumable chain: each frame carried once
+            carried = np.zeros((stop - start, h, w, 3), dtype=np.float32)
+            if f >= start:
+                ab = (still[1:] * REFERENCE_AB_SCALE).permute(1, 2, 0).numpy()
+                back = self._carry_inside(greys, f - lo, ab, None, lo, directions=(-1,))
+                carried += back[start - lo : stop - lo]
+            forward = self._carry_forward(f, still, start, stop, reach) if f + 1 < stop else None
+            if forward is not None:
+                carried += forward
+            per_key.append(carried)
         if not per_key:
             return torch.zeros(stop - start, 3, h, w)
         merged = merge_nearest(per_key)
@@ -363,6 +366,11 @@ class Guidance:
         p = self.placement
         return slice(p.top, p.top + p.inner_h), slice(p.left, p.left + p.inner_w)
 
+    def _inside(self, greys: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The picture of each grey frame (uint8, contiguous for the flow), bars cut off."""
+        rows, cols = self._picture
+        return [np.ascontiguousarray(to_gray8(g)[rows, cols]) for g in greys]
+
     def _carry_inside(
         self,
         greys: Sequence[np.ndarray],
@@ -370,13 +378,14 @@ class Guidance:
         ab: np.ndarray,
         presence: np.ndarray | None,
         first: int,
+        directions: Sequence[int] = (1, -1),
     ) -> np.ndarray:
         """``carry_colour`` inside the letterbox: the flow sees only the picture, so the
         bars' white and their empty colour are never pulled in at the picture's edges (on a
         film that pans or tilts that greyed the carried colour from the edges inwards: DAVIS
         dog, a 1.7 dB loss of the flow carry alone). (T, h, w, 3), zeros in the bars."""
         rows, cols = self._picture
-        inner = [np.ascontiguousarray(to_gray8(g)[rows, cols]) for g in greys]
+        inner = self._inside(greys)
         mask = None if presence is None else np.ascontiguousarray(presence[rows, cols])
         carried = carry_colour(
             inner,
@@ -386,6 +395,7 @@ class Guidance:
             flow=self._flow,
             steps=self._steps,
             first=first,
+            directions=directions,
         )
         out = np.zeros((len(greys), *self.model_size, 3), dtype=np.float32)
         out[:, rows, cols] = carried
@@ -394,8 +404,9 @@ class Guidance:
     def _carry_forward(
         self, frame: int, still: Tensor, start: int, stop: int, reach: int | None = None
     ) -> np.ndarray | None:
-        """The still of ``frame`` (before ``start``) carried onto [start, stop): (T, h, w, 3),
-        or None when that means carrying it more than ``reach`` frames first.
+        """The still of ``frame`` carried forward onto the frames of [start, stop) after it:
+        (T, h, w, 3), zero on the others, or None when that means carrying it more than
+        ``reach`` frames first.
 
         Its ``ColourChain`` resumes where the last window left it when that window ended
         before ``start`` (the colorizer's walk: each frame carried once, in constant memory,
@@ -427,7 +438,7 @@ class Guidance:
         out = np.zeros((stop - start, *self.model_size, 3), dtype=np.float32)
         while t < stop - 1:
             end = min(stop, t + 1 + CHUNK)
-            inner = [np.ascontiguousarray(to_gray8(g)[rows, cols]) for g in self._grey(t, end)]
+            inner = self._inside(self._grey(t, end))
             for i in range(1, len(inner)):
                 u = t + i
                 step = self._steps.get((u - 1, u))

@@ -216,6 +216,7 @@ def carry_colour(
     flow: FlowField | None = None,
     steps: dict[tuple[int, int], Step] | None = None,
     first: int = 0,
+    directions: Sequence[int] = (1, -1),
 ) -> np.ndarray:
     """Carry a whole keyframe's colour (a reference still of that very frame) through a shot.
 
@@ -231,7 +232,9 @@ def carry_colour(
     keyframe is still far better than a guess where the flow held (DAVIS: 33.7 dB 41-80
     frames away, against 24-26 dB for the automatic model).
 
-    Arguments and return value as ``carry_hints``: (T, H, W, 3) float32 (a, b, confidence).
+    Arguments and return value as ``carry_hints``: (T, H, W, 3) float32 (a, b, confidence);
+    ``directions`` (1: forward, -1: back) says which way from the keyframe to carry, the
+    other frames staying zero.
     """
     count = len(grays)
     if not 0 <= keyframe < count:
@@ -250,7 +253,7 @@ def carry_colour(
     out = np.zeros((count, *ab.shape[:2], 3), dtype=np.float32)
     out[keyframe, ..., :2] = ab
     out[keyframe, ..., 2] = base
-    for direction in (1, -1):
+    for direction in directions:
         chain = ColourChain(ab, base, grey[keyframe])
         t = keyframe + direction
         while 0 <= t < count:
