@@ -62,12 +62,14 @@ def test_a_batched_pass_equals_each_runs_own_pass(design: str) -> None:
         ab, state = model(
             l, features=feats, mask=mask.expand(3, -1, -1, -1), state=stack_states(states, dims)
         )
+    # float rounding only: a batch of three sums in another order than a batch of one
+    # (up to 5.1e-4 on one CPU of this workplace; a lost or mixed-up state is far larger)
     for i, (ab_i, state_i) in enumerate(
         zip(ab.split(1), split_state(state, dims, [1] * 3), strict=True)
     ):
-        assert torch.allclose(ab_i, alone[i][0], atol=3e-4), f"clip {i}"
+        assert torch.allclose(ab_i, alone[i][0], atol=1e-3), f"clip {i}"
         for got, want in zip(state_i, alone[i][1], strict=True):
-            assert torch.allclose(got, want, atol=3e-4), f"state of clip {i}"
+            assert torch.allclose(got, want, atol=1e-3), f"state of clip {i}"
     # a carried state matters here, so the check above can tell a lost one
     assert not torch.allclose(alone[1][0], model(l[1:2], features=feats[1:2], mask=mask)[0])
 
