@@ -107,6 +107,13 @@ class GuidanceWindow:
     hints: Tensor  # (T, 3, h, w); zeros = no guidance
     references: Tensor | None  # (R, 3, h, w)
     reference_frames: tuple[int, ...]
+    motion: tuple[Step | None, ...] = ()  # per frame: the flow step from the frame before
+
+    def motion_of(self, frame: int) -> Step | None:
+        """The checked flow step pulling ``frame - 1`` onto ``frame`` (picture pixels), where
+        the guidance carried colour along it; None elsewhere (``pipeline.steady``)."""
+        i = frame - self.start
+        return self.motion[i] if 0 <= i < len(self.motion) else None
 
     @property
     def has_hints(self) -> bool:
@@ -279,8 +286,13 @@ class Guidance:
         ]
         refs = self.references_for(shot)
         stills = [(f, r) for f, r in refs if f < stop + STILL_REACH]
+        motion: tuple[Step | None, ...] = ()
         if near or stills:
             hints = self._carried(near, start, stop, stills, reach)
+            # the checked steps the colour was carried along, for steadying the output
+            motion = tuple(
+                self._steps.get((f - 1, f)) if f > shot[0] else None for f in range(start, stop)
+            )
         self._forget_steps(start)
         return GuidanceWindow(
             start=start,
@@ -290,6 +302,7 @@ class Guidance:
             hints=hints,
             references=torch.stack([t for _, t in refs]) if refs else None,
             reference_frames=tuple(f for f, _ in refs),
+            motion=motion,
         )
 
     # -- internals -------------------------------------------------------------------

@@ -5,7 +5,8 @@ Inside a shot the colorizer carries the LSTM state from window to window, so the
 frame ``f`` depend on every frame from the shot's start. A ``Checkpoint`` holds what a
 run needs to start at the window that begins at ``frame`` as if it had come from the
 shot's start: the state the previous window carried on with, and (when windows overlap)
-the previous window's a*b* over the shared frames, for the cross-fade. The colorizer
+the previous window's a*b* over the shared frames, for the cross-fade; and, in a guided
+shot, the last frame's steadied a*b* (``pipeline.steady``). The colorizer
 reports one at every boundary (``Colorizer.run(..., on_checkpoint=)``) and resumes from one
 (``resume=``); ``record_checkpoints`` walks a film shot by shot as an export does and fills a
 ``CheckpointStore``, which lives in memory and on disk, one file per film, named by a
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the steadier's state (pipeline.steady)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Checkpoint:
     shot_start: int  # film frame number that started its shot
     state: Any  # the model's temporal state just before ``frame``: opaque (tensors)
     tail: Tensor | None  # previous window's a*b* over the frames shared with this one
+    steady: Any = None  # the steadier's state after the frame before ``frame`` (or None)
 
 
 def film_identity(path: str | os.PathLike[str]) -> str:
@@ -167,7 +169,13 @@ class CheckpointStore:
                 "complete": self.complete,
                 "done_shots": sorted(self._done_shots),
                 "checkpoints": [
-                    (c.frame, c.shot_start, _to_cpu(c.state), _to_cpu(c.tail))
+                    (
+                        c.frame,
+                        c.shot_start,
+                        _to_cpu(c.state),
+                        _to_cpu(c.tail),
+                        _to_cpu(c.steady),
+                    )
                     for shot in self._by_shot.values()
                     for c in shot
                 ],
@@ -187,8 +195,8 @@ class CheckpointStore:
             payload = torch.load(path, map_location="cpu", weights_only=True)
             if payload.get("version") != FORMAT_VERSION or payload.get("key") != self.key:
                 return False
-            for frame, shot_start, state, tail in payload["checkpoints"]:
-                self.put(Checkpoint(int(frame), int(shot_start), state, tail))
+            for frame, shot_start, state, tail, steady in payload["checkpoints"]:
+                self.put(Checkpoint(int(frame), int(shot_start), state, tail, steady))
             with self._lock:
                 self._done_shots.update(int(s) for s in payload["done_shots"])
             self.complete = bool(payload["complete"])

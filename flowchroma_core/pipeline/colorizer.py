@@ -10,7 +10,9 @@ plus full-resolution chroma computed from the predicted a*b*.
 A run may be given the restorer's guidance (``guidance.film.Guidance``, a run input beside
 the options): each window then also hands the network the hint maps of its frames and its
 shot's reference stills (``guided.WindowGuide``); the guidance's shot boundaries are cuts
-too. Guidance for a model without guidance inputs is refused before any frame is read.
+too, and where the guidance carried colour along the flow the emitted frames are steadied
+along it (``steady.Steadier``). Guidance for a model without guidance inputs is refused
+before any frame is read.
 
 A colorizer keeps nothing between runs: everything a run learns (cuts, time in the model,
 the pass length after a GPU out-of-memory) is in that run's ``RunReport``.
@@ -44,6 +46,7 @@ from flowchroma_core.pipeline.framing import Placement, letterbox
 from flowchroma_core.pipeline.guided import WindowGuide, pass_kwargs
 from flowchroma_core.pipeline.options import ColorizeOptions, OptionsError
 from flowchroma_core.pipeline.shots import CutDetector
+from flowchroma_core.pipeline.steady import Steadier
 from flowchroma_core.pipeline.windows import Window, fade_weights, walk_windows
 from flowchroma_core.video.info import Frame
 
@@ -105,6 +108,7 @@ class RunReport:
     model_seconds: float = 0.0  # time inside the network, for benchmarks
     sub_clip: int = 0  # frames per forward pass; below window_frames after GPU out-of-memory
     guided_windows: int = 0  # windows given hints or reference stills
+    steadied_frames: int = 0  # frames pulled towards the one before (steady.Steadier)
 
 
 class ColorizeRun(Iterator[ColorFrame]):
@@ -281,14 +285,17 @@ class _Run:
         tail: Tensor | None = None  # previous window's a*b* over the shared frames
         shot_first = 0  # film frame number that started the current shot
         resume = self.resume
+        steady = Steadier()  # a guided shot's colours, steadied along its flow
         if resume is not None:
             state = to_device(resume.state, self.device)
             tail = to_device(resume.tail, self.device)
+            steady.state = to_device(resume.steady, self.device)
             shot_first = resume.shot_start
         for window in walk_windows(options, shot_end, reset=resume is None):
             items = buffer[window.start - base : window.stop - base]
             if window.reset:
                 state, tail = None, None
+                steady.reset()
                 items[0].shot_start = True
                 shot_first = items[0].frame.index
                 if self.shot_start is not None:  # the first shot began before the frames
@@ -315,15 +322,24 @@ class _Run:
                 faded = (1 - w_t) * tail + w_t * ab[: window.fade]
                 ab = torch.cat([faded, ab[window.fade :]])
             tail = ab[window.carry_at :].clone() if window.carry_at is not None else None
+            emitted = items[: window.emit_stop - window.start]
+            finals = [ab[i] for i in range(len(emitted))]
+            if self.guide is not None:  # along the flow the guidance carried colour on
+                motion = self.guide.motion
+                finals = [
+                    steady(it.frame.index, a, it.l, it.placement, motion.get(it.frame.index))
+                    for it, a in zip(emitted, finals, strict=True)
+                ]
+                self.report.steadied_frames = steady.steadied
             if self.on_checkpoint is not None and window.carry_at is not None:
                 after = buffer[window.start + window.carry_at - base].frame.index
-                self.on_checkpoint(Checkpoint(after, shot_first, state, tail))
+                self.on_checkpoint(Checkpoint(after, shot_first, state, tail, steady.state))
             if self.states_only:
-                self.report.frames += window.emit_stop - window.start
+                self.report.frames += len(emitted)
                 continue
-            for offset, item in enumerate(items[: window.emit_stop - window.start]):
+            for item, final in zip(emitted, finals, strict=True):
                 self.report.frames += 1
-                yield self._finish(item, ab[offset])
+                yield self._finish(item, final)
 
     # ------------------------------------------------------------------ per frame
 

@@ -11,7 +11,9 @@ restorer decided. ``WindowGuide`` joins them for one run:
 * per window it asks the guidance for the hint maps of the window's frames (points on
   their keyframe, carried through the shot by DIS flow with a forward-backward check and
   decaying confidence) and the shot's reference stills, moves them to the model's device
-  and computes the stills' backbone features once per shot.
+  and computes the stills' backbone features once per shot; it keeps the flow steps the
+  colour was carried along (``motion``), by which the colorizer steadies the output
+  (``pipeline.steady``).
 
 A window without hints passes ``hints=None`` and a shot without stills
 ``references=None``: the network then gives exactly its automatic result.
@@ -30,6 +32,7 @@ import torch
 from torch import Tensor
 
 from flowchroma_core.errors import FlowChromaError
+from flowchroma_core.pipeline.steady import Motion
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,8 @@ class GuidanceWindowLike(Protocol):
 
     @property
     def has_hints(self) -> bool: ...
+
+    def motion_of(self, frame: int) -> Motion | None: ...
 
 
 class GuidanceSource(Protocol):
@@ -95,6 +100,7 @@ class WindowGuide:
         self._refs: tuple[Tensor, Tensor] | None = None
         self.windows_with_hints = 0
         self.windows_with_references = 0
+        self.motion: dict[int, Motion] = {}  # the last window's flow steps, by frame
 
     def kwargs(
         self, indexes: Sequence[int], *, shot_start: int, next_cut: int | None
@@ -112,6 +118,7 @@ class WindowGuide:
         g_start, g_end = self.guidance.shot_of(first)
         shot = (max(g_start, shot_start), g_end if next_cut is None else min(g_end, next_cut))
         window = self.guidance.window(first, last + 1, shot=shot)
+        self.motion = {i: m for i in indexes if (m := window.motion_of(i)) is not None}
         hints: Tensor | None = None
         if window.has_hints:
             rows = torch.as_tensor([i - first for i in indexes])

@@ -8,6 +8,7 @@ gives them.
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from flowchroma_core.guidance.project import Point, Project, Shot, Source
 from flowchroma_core.guidance.references import ReferenceSpec
 from flowchroma_core.model.network import TINY_CONFIG, TINY_V2_CONFIG, FlowChroma, create_model
 from flowchroma_core.model.session import ModelSession
+from flowchroma_core.pipeline import steady as steady_module
+from flowchroma_core.pipeline.checkpoints import Checkpoint
 from flowchroma_core.pipeline.colorizer import Colorizer
 from flowchroma_core.pipeline.guided import NO_GUIDANCE_INPUTS, GuidanceModelError, WindowGuide
 from flowchroma_core.pipeline.options import ColorizeOptions
@@ -210,3 +213,74 @@ def test_film_greys_are_letterboxed_like_the_model_input(film) -> None:
     assert greys.decoded == 4  # 3, 4, 5 then only 6 is new
     np.testing.assert_array_equal(again[0], got[1])
     greys.close()
+
+
+def _moving_change(abs_: list[np.ndarray], dx: float) -> float:
+    """Mean |a*b* - the frame before's, moved on by ``dx`` of the width|, borders left out."""
+    total = []
+    for before, now in itertools.pairwise(abs_):
+        w = now.shape[-1]
+        shift = np.float32([[1, 0, dx * w], [0, 1, 0]])
+        moved = np.stack([cv2.warpAffine(c, shift, (w, c.shape[0])) for c in before])
+        total.append(np.abs(now - moved)[:, 4:-4, 8:-8].mean())
+    return float(np.mean(total))
+
+
+def _still_of(frames: list[np.ndarray], frame: int, folder: Path) -> ReferenceSpec:
+    """The true colours of ``frame`` as its still (carried densely: its own frame)."""
+    path = folder / f"ref_{frame:06d}.png"
+    cv2.imwrite(str(path), frames[frame][..., ::-1])
+    return ReferenceSpec(frame, path)
+
+
+def test_a_carried_still_steadies_its_shot_and_nothing_else(
+    film, session, tmp_path, monkeypatch
+) -> None:
+    path, frames = film
+    spec = _still_of(frames, SHOT, tmp_path)
+    guided, report = _run(session, path, _guidance(path, refs=[spec]))
+    assert report.steadied_frames == SHOT - 1  # every frame after the still's, in its shot
+    monkeypatch.setattr(steady_module, "STRENGTH", 0.0)
+    raw, _ = _run(session, path, _guidance(path, refs=[spec]))
+    for t in range(SHOT + 1):  # the other shot and the still's own frame: as the network made
+        np.testing.assert_array_equal(guided[t], raw[t])
+    for t in range(SHOT + 1, 2 * SHOT):
+        assert np.abs(guided[t] - raw[t]).max() > 1e-3, t
+    # the steadied frames change less from one frame to the next, along the motion (the
+    # second shot's texture moves 2 of the film's 64 px to the right per frame)
+    change = [_moving_change(x[SHOT:], 2 / 64) for x in (guided, raw)]
+    assert change[0] < 0.8 * change[1], change
+    # a still of other content is matched by features, never carried: nothing is steadied
+    other = _still_of(frames, 0, tmp_path)
+    other = ReferenceSpec(SHOT + 2, other.path)
+    _, report = _run(session, path, _guidance(path, refs=[other]))
+    assert report.guided_windows == 2 and report.steadied_frames == 0
+
+
+def test_a_guided_run_resumed_at_a_checkpoint_steadies_as_the_full_run(
+    film, session, tmp_path
+) -> None:
+    path, frames = film
+    spec = _still_of(frames, SHOT, tmp_path)
+    options = ColorizeOptions(window_frames=2, overlap=0, cut_threshold=0.0)
+    seen: list[Checkpoint] = []
+    with open_video(path) as reader:
+        full = list(
+            Colorizer(session).run(
+                reader.frames(),
+                options,
+                guidance=_guidance(path, refs=[spec]),
+                on_checkpoint=seen.append,
+            )
+        )
+    c = next(c for c in seen if c.frame == SHOT + 4)
+    assert c.steady is not None and c.steady[0] == SHOT + 3
+    with open_video(path) as reader:
+        resumed = list(
+            Colorizer(session).run(
+                reader.frames(c.frame), options, guidance=_guidance(path, refs=[spec]), resume=c
+            )
+        )
+    assert [f.index for f in resumed] == [SHOT + 4, SHOT + 5]
+    for f, g in zip(resumed, full[SHOT + 4 :], strict=True):
+        np.testing.assert_array_equal(f.ab, g.ab)
