@@ -38,9 +38,10 @@ from flowchroma_core.pipeline.framing import Placement
 STRENGTH = 0.8
 """How far a frame's a*b* is pulled towards the previous frame's, where the flow holds.
 
-Measured on six DAVIS sequences (every frame, frame 0 as the still; /work/exp, stop 20):
-0.5 and 0.8 both raised PSNR (+0.03, +0.06 dB) and lowered CDC and warp error, 0.8 to the
-flow carry's own (CDC 0.00212 against 0.00217 unsteadied)."""
+Measured on six DAVIS sequences (every frame, frame 0 as the still; docs/TRAINING.md,
+"Steadying the guided output"): 0.5 and 0.8 both raised PSNR (+0.03, +0.06 dB) and lowered
+CDC and warp error, 0.8 to the flow carry's own (CDC 0.00212 against 0.00217 unsteadied);
+0.9 bought nothing more."""
 
 LIGHTNESS_TOLERANCE = 5.0
 """The pull fades as exp(-|pulled L* - L*| / this) (L* in 0..100): where the previous
