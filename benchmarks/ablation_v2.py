@@ -66,6 +66,7 @@ def variants() -> dict:
                     clips=base.data.clips,
                     photos=base.data.photos,
                     max_frames_per_video=base.data.max_frames_per_video,
+                    photo_stride=base.data.photo_stride,
                     cache_dir=str(RUNS / "cache_paper_v2data"),
                 ),
             ),
