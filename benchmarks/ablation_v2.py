@@ -2,6 +2,8 @@
 
     python benchmarks/ablation_v2.py train --steps 250     # trains the variants (resumable)
     python benchmarks/ablation_v2.py eval --steps 250      # DAVIS table of the checkpoints
+    python benchmarks/ablation_v2.py train --steps 1500 --only paper   # the paper design's
+    python benchmarks/ablation_v2.py eval --steps 1500 --only paper --frames 0  # full run
 
 Every variant is ``configs/v2.toml`` with one thing changed, trained with the same data,
 seed and learning-rate schedule (that of the full run), stopped after ``--steps``:
@@ -87,7 +89,9 @@ def main() -> int:
     parser.add_argument("action", choices=["train", "eval"])
     parser.add_argument("--steps", type=int, default=250)
     parser.add_argument("--only", nargs="*", help="variants to run (default: all)")
-    parser.add_argument("--frames", type=int, default=24, help="DAVIS frames per sequence")
+    parser.add_argument(
+        "--frames", type=int, default=24, help="DAVIS frames per sequence (0: every frame)"
+    )
     parser.add_argument("--davis", type=Path, default=ROOT.parent / "shared" / "data" / "davis")
     args = parser.parse_args()
     table = variants()
@@ -118,8 +122,7 @@ def main() -> int:
                     str(args.davis),
                     "--model",
                     str(path),
-                    "--max-frames",
-                    str(args.frames),
+                    *(["--max-frames", str(args.frames)] if args.frames else []),
                     "--no-baselines",
                     "--out-json",
                     str(out),
