@@ -2,8 +2,9 @@
 
     python benchmarks/ablation_v2.py train --steps 250     # trains the variants (resumable)
     python benchmarks/ablation_v2.py eval --steps 250      # DAVIS table of the checkpoints
-    python benchmarks/ablation_v2.py train --steps 1500 --only paper   # the paper design's
-    python benchmarks/ablation_v2.py eval --steps 1500 --only paper --frames 0  # full run
+    # the paper design's full run, evaluated on every frame:
+    python benchmarks/ablation_v2.py train --steps 1500 --only paper
+    python benchmarks/ablation_v2.py eval --steps 1500 --only paper --frames 0
 
 Every variant is ``configs/v2.toml`` with one thing changed, trained with the same data,
 seed and learning-rate schedule (that of the full run), stopped after ``--steps``:
