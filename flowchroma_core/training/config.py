@@ -47,6 +47,7 @@ class DataConfig:
     cache_dir: str = ""  # frames and backbone features; default: <run_dir>/cache
     max_frames_per_video: int = 0  # 0: all
     photo_stride: int = 1  # v2: every n-th photograph (the cache holds backbone maps per frame)
+    carried_finest_scale: int = -1  # v2: DIS finest scale of the carried colour; -1: the product's
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class TrainSettings:
     init_from: str = ""  # v2: start from this model file's weights (new guidance paths at zero)
     guidance_only: bool = False  # v2: train only the guidance paths (automatic result kept)
     blend_weight: float = 0.0  # v2: L1 of the full-resolution guided a*b* (guide_blend models)
+    spread_points: bool = False  # v2: simulated points spread over their regions, as at inference
 
 
 @dataclass(frozen=True)

@@ -234,7 +234,8 @@ def train_v2(
         model, cache = _from_file(cfg, cache_dir) if t.init_from else _new_model(cfg, cache_dir)
         model.to(device)
     if model.config.guide_blend:
-        build_carried(cache)
+        scale = cfg.data.carried_finest_scale
+        build_carried(cache, finest_scale=None if scale < 0 else scale)
     model.train()
     sampler = SpatialSampler(
         cache,
@@ -243,6 +244,7 @@ def train_v2(
         photos=t.photos,
         seed=t.seed,
         guide_from=t.guide_from if t.guide_from >= 0 else None,
+        spread_points=t.spread_points,
     )
     val = sampler.validation()
     params = (

@@ -30,6 +30,8 @@ from tqdm import tqdm
 from flowchroma_core.colour import lab
 from flowchroma_core.errors import FlowChromaError
 from flowchroma_core.fileio import atomic_path
+from flowchroma_core.guidance.propagate import FINEST_SCALE, FlowField, carry_colour, to_gray8
+from flowchroma_core.guidance.spread import spread_hints
 from flowchroma_core.training import colour_classes
 from flowchroma_core.training.config import DataConfig
 from flowchroma_core.training.data import cover, list_photos, list_videos, luma_lightness
@@ -185,36 +187,36 @@ def build_spatial_cache(
     return SpatialCache(root)
 
 
-def carried_path(root: Path, name: str) -> Path:
-    """Where a video's carried colour is cached; the name says the flow's finest scale, so a
-    cache made with another flow is rebuilt rather than trained on."""
-    from flowchroma_core.guidance.propagate import FINEST_SCALE
+def carried_path(root: Path, name: str, finest_scale: int | None = None) -> Path:
+    """Where a video's carried colour is cached; the name says the flow's finest scale
+    (by default the product's, ``guidance.propagate.FINEST_SCALE``), so a cache made with
+    another flow is rebuilt rather than trained on."""
+    scale = FINEST_SCALE if finest_scale is None else finest_scale
+    return root / f"{name}.carried-s{scale}.npy"
 
-    return root / f"{name}.carried-s{FINEST_SCALE}.npy"
 
-
-def build_carried(cache: SpatialCache) -> None:
+def build_carried(cache: SpatialCache, finest_scale: int | None = None) -> None:
     """Each video's frame 0 coloured and carried through its frames, once.
 
     ``carried_path`` (N, 3, H, W) fp16: a*/110, b*/110 and confidence, made by
     ``guidance.propagate.carry_colour`` exactly as a reference still of a film's own frame
-    is carried at inference (grey = OpenCV's Rec. 601 luma of the stored frames).
+    is carried at inference (grey = OpenCV's Rec. 601 luma of the stored frames), with DIS
+    refined to ``finest_scale`` (by default the product's).
     """
-    from flowchroma_core.guidance.propagate import carry_colour
-
+    scale = FINEST_SCALE if finest_scale is None else finest_scale
     for v in tqdm(cache.videos, desc="carried colour", unit="video"):
-        target = carried_path(cache.root, v.name)
+        target = carried_path(cache.root, v.name, scale)
         if target.exists():
             continue
         frames = np.asarray(cache.frames[v.name])
         greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
         rgb = torch.from_numpy(frames[0]).permute(2, 0, 1).float() / 255.0
         ab = lab.rgb_to_lab(rgb[None])[0, 1:].permute(1, 2, 0).numpy()
-        carried = carry_colour(greys, 0, ab)
+        carried = carry_colour(greys, 0, ab, flow=FlowField(finest_scale=scale))
         carried[..., :2] /= HINT_SCALE
         with atomic_path(target) as tmp, open(tmp, "wb") as f:
             np.save(f, carried.transpose(0, 3, 1, 2).astype(np.float16))
-    cache.load_carried()
+    cache.load_carried(scale)
 
 
 def _ab_counts(frames: np.ndarray) -> np.ndarray:
@@ -247,9 +249,9 @@ class SpatialCache:
             self.photos = load("photos.frames.npy")
             self.photo_features = load("photos.features.npy")
 
-    def load_carried(self) -> None:
+    def load_carried(self, finest_scale: int | None = None) -> None:
         """Memory-map the carried-colour maps (``build_carried``) when all are there."""
-        paths = {v.name: carried_path(self.root, v.name) for v in self.videos}
+        paths = {v.name: carried_path(self.root, v.name, finest_scale) for v in self.videos}
         if all(p.exists() for p in paths.values()):
             self.carried = {n: np.load(p, mmap_mode="r") for n, p in paths.items()}
 
@@ -290,6 +292,7 @@ class SpatialSampler:
         photos: int,
         seed: int,
         guide_from: int | None = None,
+        spread_points: bool = False,
     ) -> None:
         self.cache, self.t, self.clips, self.n_photos, self.seed = (
             cache,
@@ -299,6 +302,7 @@ class SpatialSampler:
             seed,
         )
         self.guide_from = guide_from
+        self.spread_points = spread_points
         self.videos = [v for v in cache.train_videos if v.frames >= clip_length]
         if not self.videos:
             raise FlowChromaError(f"no training video has {clip_length} frames")
@@ -386,6 +390,8 @@ class SpatialSampler:
         if guided:
             g = self._g(step, 20_000)
             hints = simulate_hints(batch.rgb, g)
+            if self.spread_points:
+                hints = spread_simulated(hints, batch.rgb, [m == "points" for m in modes])
             dense = iter(carried)
             for i, mode in enumerate(modes):
                 if mode == "carried":
@@ -395,6 +401,8 @@ class SpatialSampler:
             batch.hints = hints
             if self.n_photos:
                 batch.photo_hints = simulate_hints(batch.photos, g)
+                if self.spread_points:
+                    batch.photo_hints = spread_simulated(batch.photo_hints, batch.photos)
             ref = torch.stack(refs).permute(0, 3, 1, 2).float() / 255.0
             batch.references = reference_lab(ref)[:, None]
             batch.reference_features = torch.stack(ref_feats).float()[:, None]
@@ -432,6 +440,34 @@ def reference_lab(rgb: Tensor) -> Tensor:
     """RGB (N, 3, H, W) in [0, 1] -> the model's reference input: L*/50 - 1, a*/110, b*/110."""
     full = lab.rgb_to_lab(rgb)
     return torch.cat([lab.normalize_l(luma_lightness(rgb)), full[:, 1:] / HINT_SCALE], 1)
+
+
+def spread_simulated(hints: Tensor, rgb: Tensor, which: list[bool] | None = None) -> Tensor:
+    """Simulated points (B, T, 3, H, W) spread over their regions of each frame, as the
+    product spreads a keyframe's points before the network sees them (``guidance.spread``;
+    ``guidance.film`` then carries the spread map with the keyframe's fading confidence).
+
+    Each frame's points are spread on that frame's grey (``to_gray8``, as at inference)
+    with confidence 1 on the points, and the whole map then takes the frame's confidence
+    (the points' own, which fades with the distance from the keyframe). Only the clips
+    ``which`` marks (all by default) are spread; the others are returned as they are.
+    """
+    out = hints.clone()
+    for i in range(hints.shape[0]):
+        if which is not None and not which[i]:
+            continue
+        for t in range(hints.shape[1]):
+            conf = hints[i, t, 2]
+            if not bool((conf > 0).any()):
+                continue
+            frame = rgb[i, t].permute(1, 2, 0).numpy()
+            grey = torch.from_numpy(to_gray8(frame).astype(np.float32) / 255.0)
+            seeds = hints[i, t].clone()
+            seeds[2] = (conf > 0).float()
+            spread = spread_hints(seeds, grey)
+            spread[2] *= conf.max()
+            out[i, t] = spread
+    return out
 
 
 def simulate_hints(rgb: Tensor, g: torch.Generator) -> Tensor:

@@ -15,6 +15,7 @@ from flowchroma_core.model.flowchroma_v2 import FlowChromaV2, prior_correction, 
 from flowchroma_core.model.network import TINY_V2_CONFIG, FlowChroma, create_model
 from flowchroma_core.training import colour_classes as cc
 from flowchroma_core.training import load_train_config, train
+from flowchroma_core.training.spatial_data import SpatialCache, SpatialSampler, spread_simulated
 
 CFG = TINY_V2_CONFIG
 
@@ -372,6 +373,7 @@ def test_a_guidance_fine_tune_trains_the_blend_on_carried_colour_and_keeps_autom
     text = V2_TOML.format(run=tmp_path / "tuned", **paths)
     text = text.replace("guidance = true", "guidance = true\nguide_blend = true")
     fine_tune = f'init_from = "{base}"\nguidance_only = true\nblend_weight = 20.0\n'
+    fine_tune += "spread_points = true\n"
     text = text.replace("guide_from = 2", f"guide_from = 0\n{fine_tune}weight_decay = 0.0")
     tuned_toml.write_text(text)
     tuned = train(load_train_config(tuned_toml))
@@ -389,3 +391,38 @@ def test_a_guidance_fine_tune_trains_the_blend_on_carried_colour_and_keeps_autom
         hints = torch.zeros(1, 4, 3, 64, 96)
         hints[:, :, :, 10:30, 10:40] = torch.tensor([0.4, 0.2, 1.0])[:, None, None]
         assert not torch.equal(b(l, hints=hints)[0], a(l, hints=hints)[0])
+
+    # the fine-tune's points were spread: the same step's batch, spread and bare
+    cache = SpatialCache(tmp_path / "cache")
+    kwargs = {"clip_length": 4, "clips": 4, "photos": 2, "seed": 0, "guide_from": 0}
+    grew = False
+    for step in range(8):
+        bare = SpatialSampler(cache, **kwargs).batch(step)
+        spread = SpatialSampler(cache, spread_points=True, **kwargs).batch(step)
+        assert torch.equal(bare.rgb, spread.rgb)
+        covered = (spread.photo_hints[:, :, 2] > 0).sum() > (bare.photo_hints[:, :, 2] > 0).sum()
+        assert covered or not (bare.photo_hints[:, :, 2] > 0).any()
+        seeded = bare.hints[:, :, 2] > 0
+        assert torch.equal(spread.hints[:, :, 2][seeded], bare.hints[:, :, 2][seeded])
+        assert (spread.hints[:, :, 2] > 0).sum() >= seeded.sum()
+        grew |= bool((spread.hints[:, :, 2] > 0).sum() > seeded.sum())
+    assert grew  # some clip had points, and they were spread
+
+
+def test_simulated_points_are_spread_over_their_region_with_the_frames_confidence() -> None:
+    rgb = torch.zeros(2, 2, 3, 32, 48)
+    rgb[:, :, :, :, :24] = 0.2  # a dark left half, a light right half
+    rgb[:, :, :, :, 24:] = 0.8
+    hints = torch.zeros(2, 2, 3, 32, 48)
+    hints[:, :, :2, 10:12, 5:7] = torch.tensor([0.3, -0.2])[:, None, None]
+    hints[:, 0, 2, 10:12, 5:7] = 1.0  # the keyframe
+    hints[:, 1, 2, 10:12, 5:7] = 0.5  # a frame further on
+    out = spread_simulated(hints, rgb, [True, False])
+    assert torch.equal(out[1], hints[1])  # a clip not marked is left as it is
+    left, right = out[0, 0, :, :, :24], out[0, 0, :, :, 24:]
+    assert torch.allclose(left[0], torch.tensor(0.3))
+    assert torch.allclose(left[1], torch.tensor(-0.2))
+    assert (left[2][:, :20] > 0.5).all()  # the dark half, from one point (the edge costs)
+    assert (right[2][:, 4:] < 0.25).all()  # hardly across the edge
+    assert torch.allclose(out[0, 1, 2], out[0, 0, 2] * 0.5)  # the frame's own confidence
+    assert torch.equal(out[0, :, :, 10:12, 5:7], hints[0, :, :, 10:12, 5:7])
