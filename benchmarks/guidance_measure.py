@@ -1,7 +1,7 @@
 """Restorer guidance, measured (issue 10): the figures of the closing note, as tables.
 
     python benchmarks/guidance_measure.py davis  --model FILE [--max-frames 30] [--every 5]
-    python benchmarks/guidance_measure.py sweep  --model FILE [--photos 100]
+    python benchmarks/guidance_measure.py sweep  --model FILE [--photos 100] [--gate max]
     python benchmarks/guidance_measure.py cpu    --model FILE [--frames 32] [--seek 230]
 
 * ``davis``: the 20 DAVIS sequences, frame 0 as the keyframe. First the true frame 0 as a
@@ -15,7 +15,8 @@
   indexes of the sorted ``photos_more``: training took every 2nd photo of photos +
   photos_more from index 0, and photos has an even count) and on DAVIS first frames; each
   image covered and centre-cropped to the model input; PSNR on 8-bit RGB of the image's own
-  L* with the predicted a*b*.
+  L* with the predicted a*b*. ``--gate`` (a diagnostic) replaces the full-resolution
+  blend's learned gate by a fixed rule: 1, the hint's confidence, or the larger of the two.
 * ``cpu``: seconds per frame of the colorizer on this CPU on a real film (chaplin), without
   and with one reference still for the shot; interleaved runs, the median of each; and how
   long a frame far from its still (``--seek``) waits for the still's carried colour.
@@ -45,6 +46,7 @@ from flowchroma_core.guidance.points import rasterise, simulate_points
 from flowchroma_core.guidance.propagate import to_gray8
 from flowchroma_core.guidance.references import ReferenceSpec
 from flowchroma_core.guidance.spread import spread_hints
+from flowchroma_core.model.flowchroma_v2 import HINT_SCALE
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.colorizer import Colorizer
 from flowchroma_core.pipeline.options import ColorizeOptions
@@ -169,15 +171,39 @@ def _sweep(session: ModelSession, images: list[np.ndarray]) -> dict[int, list[fl
     return out
 
 
+GATES = {
+    "one": lambda learned, conf: torch.ones_like(conf),
+    "conf": lambda learned, conf: conf,
+    "max": lambda learned, conf: torch.maximum(learned, conf),
+}
+
+
+def _fixed_gate(model: torch.nn.Module, name: str) -> None:
+    """A diagnostic: replace the full-resolution blend's learned gate (``GuideBlend``) by
+    a fixed rule, to see how far the learned one is from simple alternatives."""
+    blend = model.blend
+    rule = GATES[name]
+
+    def forward(ab, l, hints):
+        hint_ab = hints[:, :2] * (HINT_SCALE / 128.0)
+        conf = hints[:, 2:3]
+        learned = torch.sigmoid(blend.net(torch.cat([l, hint_ab, conf, ab], 1)))
+        return ab + (conf > 0).to(ab) * rule(learned, conf) * (hint_ab - ab)
+
+    blend.forward = forward
+
+
 def cmd_sweep(args: argparse.Namespace) -> None:
     session = _session(args)
+    if args.gate != "learned":
+        _fixed_gate(session.model, args.gate)
     more = sorted(
         p for p in (DATA / "photos_more").iterdir() if p.suffix.lower() in {".jpg", ".png", ".jpeg"}
     )
     held_out = more[1::2][: args.photos]
     photos = [cv2.imread(str(p))[..., ::-1] for p in held_out]
     davis = [next(read_rgb(s, max_frames=1)) for s in expand_inputs([DATA / "davis"])]
-    print(f"model: {args.model}")
+    print(f"model: {args.model}" + (f"; blend gate: {args.gate}" if args.gate != "learned" else ""))
     for name, images in (
         (f"held-out photos ({len(photos)})", photos),
         (f"DAVIS first frames ({len(davis)})", davis),
@@ -288,6 +314,13 @@ def main() -> None:
             )
         elif name == "sweep":
             p.add_argument("--photos", type=int, default=100)
+            p.add_argument(
+                "--gate",
+                choices=["learned", *GATES],
+                default="learned",
+                help="diagnostic: the blend's gate fixed to 1, to the confidence, or to the "
+                "larger of the learned gate and the confidence",
+            )
         else:
             p.add_argument("--frames", type=int, default=32)
             p.add_argument("--repeats", type=int, default=3)
