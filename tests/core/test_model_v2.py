@@ -15,7 +15,12 @@ from flowchroma_core.model.flowchroma_v2 import FlowChromaV2, prior_correction, 
 from flowchroma_core.model.network import TINY_V2_CONFIG, FlowChroma, create_model
 from flowchroma_core.training import colour_classes as cc
 from flowchroma_core.training import load_train_config, train
-from flowchroma_core.training.spatial_data import SpatialCache, SpatialSampler, spread_simulated
+from flowchroma_core.training.spatial_data import (
+    SpatialCache,
+    SpatialSampler,
+    build_carried,
+    spread_simulated,
+)
 
 CFG = TINY_V2_CONFIG
 
@@ -407,6 +412,13 @@ def test_a_guidance_fine_tune_trains_the_blend_on_carried_colour_and_keeps_autom
         assert (spread.hints[:, :, 2] > 0).sum() >= seeded.sum()
         grew |= bool((spread.hints[:, :, 2] > 0).sum() > seeded.sum())
     assert grew  # some clip had points, and they were spread
+
+    # the carried colour of another flow scale is cached beside, under its own name
+    build_carried(cache, finest_scale=2)
+    for fine in sorted((tmp_path / "cache").glob("*.carried-s0.npy")):
+        coarse = fine.with_name(fine.name.replace("-s0.", "-s2."))
+        assert coarse.exists() and not np.array_equal(np.load(coarse), np.load(fine))
+    assert all(Path(m.filename).name.endswith("-s2.npy") for m in cache.carried.values())
 
 
 def test_simulated_points_are_spread_over_their_region_with_the_frames_confidence() -> None:
