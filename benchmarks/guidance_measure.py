@@ -46,7 +46,6 @@ from flowchroma_core.guidance.points import rasterise, simulate_points
 from flowchroma_core.guidance.propagate import to_gray8
 from flowchroma_core.guidance.references import ReferenceSpec
 from flowchroma_core.guidance.spread import spread_hints
-from flowchroma_core.model.flowchroma_v2 import HINT_SCALE
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.colorizer import Colorizer
 from flowchroma_core.pipeline.options import ColorizeOptions
@@ -179,18 +178,10 @@ GATES = {
 
 
 def _fixed_gate(model: torch.nn.Module, name: str) -> None:
-    """A diagnostic: replace the full-resolution blend's learned gate (``GuideBlend``) by
-    a fixed rule, to see how far the learned one is from simple alternatives."""
-    blend = model.blend
-    rule = GATES[name]
-
-    def forward(ab, l, hints):
-        hint_ab = hints[:, :2] * (HINT_SCALE / 128.0)
-        conf = hints[:, 2:3]
-        learned = torch.sigmoid(blend.net(torch.cat([l, hint_ab, conf, ab], 1)))
-        return ab + (conf > 0).to(ab) * rule(learned, conf) * (hint_ab - ab)
-
-    blend.forward = forward
+    """A diagnostic: replace the full-resolution blend's learned gate (``GuideBlend.gate``)
+    by a fixed rule, to see how far the learned one is from simple alternatives."""
+    learned, rule = model.blend.gate, GATES[name]
+    model.blend.gate = lambda ab, l, hint_ab, conf: rule(learned(ab, l, hint_ab, conf), conf)
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:

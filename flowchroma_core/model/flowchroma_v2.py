@@ -99,8 +99,12 @@ class GuideBlend(nn.Module):
         ``hints`` (N, 3, H, W) (a*/110, b*/110, confidence) -> blended a*b* (N, 2, H, W)."""
         hint_ab = hints[:, :2] * (HINT_SCALE / 128.0)
         conf = hints[:, 2:3]
-        gate = torch.sigmoid(self.net(torch.cat([l, hint_ab, conf, ab], 1)))
+        gate = self.gate(ab, l, hint_ab, conf)
         return ab + (conf > 0).to(ab) * gate * (hint_ab - ab)
+
+    def gate(self, ab: Tensor, l: Tensor, hint_ab: Tensor, conf: Tensor) -> Tensor:
+        """(N, 1, H, W) how far to take the hint's a*b* (``hint_ab``, on ``ab``'s scale)."""
+        return torch.sigmoid(self.net(torch.cat([l, hint_ab, conf, ab], 1)))
 
 
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
