@@ -242,16 +242,28 @@ def render_side_by_side(
     stop_all = CancelToken()
     if cancel is not None:
         cancel.on_cancel(stop_all.cancel)
+    error: BaseException | None = None
     with ThreadPoolExecutor(width, thread_name_prefix="segment") as pool:
         futures = [pool.submit(render, s, stop_all, batcher) for s in journal.pending()]
         try:
             for future in as_completed(futures):
                 journal.finish(future.result())
-        except BaseException:
+        except BaseException as exc:
+            error = exc
             stop_all.cancel()
             for future in futures:
                 future.cancel()
-            raise
+    if error is not None:
+        # ``as_completed`` yields the futures already done in no set order, so an error
+        # can be seen before a part that finished first: journal every finished part
+        # (the pool has joined) so that a resume keeps it, then raise.
+        try:
+            for future in futures:
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    journal.finish(future.result())
+        except OSError as exc:  # the journal itself cannot be written: the first error counts
+            logger.warning("finished parts could not be journaled: %s", exc)
+        raise error
     stats = batcher.stats
     logger.info(
         "%d segment(s) side by side, %d at a time: %d passes in %d batches (mean %.2f, "

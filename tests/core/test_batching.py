@@ -15,10 +15,11 @@ import torch
 from flowchroma_core.errors import Cancelled, CancelToken
 from flowchroma_core.model.network import TINY_CONFIG, TINY_V2_CONFIG, create_model
 from flowchroma_core.model.session import ModelSession
+from flowchroma_core.pipeline import export as export_module
 from flowchroma_core.pipeline.batching import PassBatcher, split_state, stack_states
 from flowchroma_core.pipeline.colorizer import Colorizer
 from flowchroma_core.pipeline.export import colorize_file, render_side_by_side
-from flowchroma_core.pipeline.journal import Journal
+from flowchroma_core.pipeline.journal import Journal, finished_segments
 from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.pipeline.segments import Part, Segment
 from flowchroma_core.video.reader import open_video
@@ -175,6 +176,34 @@ def test_an_error_in_one_segment_stops_the_others_and_is_raised(tmp_path: Path) 
         render_side_by_side(journal, render, 2, _session("paper"), None)
     assert 2 in stopped and set(stopped) <= {2, 3}
     assert sorted(journal.done) == [0]
+
+
+def test_a_part_finished_before_an_error_seen_first_is_still_journaled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``as_completed`` hands back futures already done in set order: when the failed one
+    comes first, the part that finished beside it must still be journaled for a resume."""
+    segments = [Segment(i, 10 * i, 10 * i + 10, (10 * i,)) for i in range(2)]
+    journal = Journal(tmp_path, {"film": "x"}, segments)
+    first_done = threading.Event()
+
+    def render(segment: Segment, stop_all: CancelToken, batcher: PassBatcher) -> Part:
+        if segment.index == 0:
+            first_done.set()
+            return Part(0, tmp_path / "part_0000", 10, Fraction(0), 4, "")
+        assert first_done.wait(10)
+        raise OSError("disk full while writing part 1")
+
+    def failed_first(futures):  # both done, the failure yielded first
+        for future in futures:
+            future.exception(timeout=10)
+        yield from sorted(futures, key=lambda f: f.exception() is None)
+
+    monkeypatch.setattr(export_module, "as_completed", failed_first)
+    with pytest.raises(OSError, match="disk full while writing part 1"):
+        render_side_by_side(journal, render, 2, _session("paper"), None)
+    assert sorted(journal.done) == [0]
+    assert finished_segments(tmp_path) == 1  # saved, not only held in memory
 
 
 def test_the_cli_colorizes_shots_side_by_side(tmp_path: Path, tiny_model: Path, capsys) -> None:
