@@ -9,7 +9,9 @@ window of frames ``[start, stop)`` inside one shot the network's two keyword arg
   times exp(-d/16) d frames away), at the model's input size (letterboxed as L is); zeros
   where there is no hint;
 * ``references`` (R, 3, h, w): the shot's reference stills as normalised Lab fitted like
-  the frames, or None.
+  the frames, or None; ``matched`` says which of them are other content than their frame
+  (not carried), which the colorizer matches to each frame on the backbone's features and
+  hands the network as hints too (``pipeline.matching``).
 
 Nothing crosses a cut: a window is answered from the points and stills whose frames lie in
 its own shot, and hints are carried only between frames of that shot. The shot is given by
@@ -108,6 +110,7 @@ class GuidanceWindow:
     references: Tensor | None  # (R, 3, h, w)
     reference_frames: tuple[int, ...]
     motion: tuple[Step | None, ...] = ()  # per frame: the flow step from the frame before
+    matched: tuple[int, ...] = ()  # which references are other content, matched as hints
 
     def motion_of(self, frame: int) -> Step | None:
         """The checked flow step pulling ``frame - 1`` onto ``frame`` (picture pixels), where
@@ -294,6 +297,7 @@ class Guidance:
                 self._steps.get((f - 1, f)) if f > shot[0] else None for f in range(start, stop)
             )
         self._forget_steps(start)
+        matched = tuple(i for i, (f, still) in enumerate(refs) if not self._carries(f, still))
         return GuidanceWindow(
             start=start,
             stop=stop,
@@ -303,6 +307,7 @@ class Guidance:
             references=torch.stack([t for _, t in refs]) if refs else None,
             reference_frames=tuple(f for f, _ in refs),
             motion=motion,
+            matched=matched,
         )
 
     # -- internals -------------------------------------------------------------------
@@ -477,6 +482,15 @@ class Guidance:
         out = hint.clone()
         out[:, rows, cols] = spread_hints(hint[:, rows, cols].contiguous(), inside)
         return out
+
+    def _carries(self, frame: int, still: Tensor) -> bool:
+        """Whether a still is its own frame coloured, carried by flow (else it is matched by
+        features, ``pipeline.matching``); without grey frames nothing is carried."""
+        if frame in self._same_frame:
+            return self._same_frame[frame]
+        if self._grey is None:
+            return False
+        return self._is_same_frame(frame, still, self._grey(frame, frame + 1)[0])
 
     def _is_same_frame(self, frame: int, still: Tensor, grey: np.ndarray) -> bool:
         """Whether the still is its frame coloured (see ``SAME_FRAME_CORRELATION``)."""

@@ -465,6 +465,8 @@ class _Run:
                 l = torch.stack([it.l for it in chunk])[None]
                 for it, f in zip(chunk, backbone(l)[0], strict=True):
                     it.features = f
+            if self.guide is not None and guided:  # stills of other content, as hints
+                guided = self.guide.with_matches(torch.stack([it.features for it in items]), guided)
             # pass boundaries: every sub_clip frames, and where the next window starts, so
             # the state to carry on with is the state at the end of a pass
             bounds = sorted(

@@ -13,7 +13,10 @@ restorer decided. ``WindowGuide`` joins them for one run:
   decaying confidence) and the shot's reference stills, moves them to the model's device
   and computes the stills' backbone features once per shot; it keeps the flow steps the
   colour was carried along (``motion``), by which the colorizer steadies the output
-  (``pipeline.steady``).
+  (``pipeline.steady``);
+* once the window's frames have their backbone features, it matches the stills of other
+  content to them and merges the matched colours into the hints (``with_matches``,
+  ``pipeline.matching``).
 
 A window without hints passes ``hints=None`` and a shot without stills
 ``references=None``: the network then gives exactly its automatic result.
@@ -32,6 +35,7 @@ import torch
 from torch import Tensor
 
 from flowchroma_core.errors import FlowChromaError
+from flowchroma_core.pipeline.matching import match_still, matching_features, merge_hints
 from flowchroma_core.pipeline.steady import Motion
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ class GuidanceWindowLike(Protocol):
     hints: Tensor
     references: Tensor | None
     reference_frames: tuple[int, ...]
+    matched: tuple[int, ...]
 
     @property
     def has_hints(self) -> bool: ...
@@ -98,6 +103,8 @@ class WindowGuide:
         self.cut_frames: frozenset[int] = frozenset(guidance.cuts)
         self._shot_refs: tuple[tuple[int, int], tuple[int, ...]] | None = None
         self._refs: tuple[Tensor, Tensor] | None = None
+        self._keys: Tensor | None = None  # the stills' matching features (R, C, y, x)
+        self._matched: tuple[int, ...] = ()
         self.windows_with_hints = 0
         self.windows_with_references = 0
         self.motion: dict[int, Motion] = {}  # the last window's flow steps, by frame
@@ -131,10 +138,29 @@ class WindowGuide:
                 refs = window.references.unsqueeze(0).to(self.device)
                 feats = self.model.backbone_features(refs[:, :, :1])
                 self._shot_refs, self._refs = key, (refs, feats)
+                self._keys = matching_features(self.model, feats[0], *refs.shape[-2:])
                 logger.debug("shot %s: %d reference still(s) encoded", shot, refs.shape[1])
             references, features = self._refs
             self.windows_with_references += 1
+        self._matched = window.matched if references is not None else ()
         return {"hints": hints, "references": references, "reference_features": features}
+
+    def with_matches(
+        self, features: Tensor, guided: dict[str, Tensor | None]
+    ) -> dict[str, Tensor | None]:
+        """The last window's ``guided`` (from ``kwargs``) with its stills of other content
+        matched to its frames, whose backbone features (T, D) are ``features``, and merged
+        into the hints (``pipeline.matching``); unchanged without such a still."""
+        if not self._matched or self._refs is None or self._keys is None:
+            return guided
+        refs = self._refs[0]
+        h, w = refs.shape[-2:]
+        query = matching_features(self.model, features, h, w)
+        hints = guided.get("hints")
+        for i in self._matched:
+            matched = match_still(query, self._keys[i], refs[0, i, 1:], (h, w))[None]
+            hints = merge_hints(hints, matched)
+        return {**guided, "hints": hints}
 
 
 def pass_kwargs(kwargs: dict[str, Tensor | None], lo: int, hi: int) -> dict[str, Tensor | None]:

@@ -21,7 +21,7 @@ from guidance_media import panning
 
 from flowchroma_core.guidance.film_source import FilmGreys, guidance_for_film
 from flowchroma_core.guidance.project import Point, Project, Shot, Source
-from flowchroma_core.guidance.references import ReferenceSpec
+from flowchroma_core.guidance.references import ReferenceSpec, fit_reference
 from flowchroma_core.model.network import TINY_CONFIG, TINY_V2_CONFIG, FlowChroma, create_model
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline import steady as steady_module
@@ -173,6 +173,55 @@ def test_reference_features_are_computed_once_per_shot(film, session, tmp_path, 
     assert len(with_refs) == 2  # the still's shot has two windows, the other shot none
     assert len({id(kw["reference_features"]) for kw in with_refs}) == 1  # encoded once
     assert with_refs[0]["references"].shape == (1, 1, 3, CFG.input_height, CFG.input_width)
+
+
+def test_a_still_of_other_content_is_matched_to_its_shot_as_hints(
+    film, session, tmp_path, monkeypatch
+) -> None:
+    """A still that is not its frame (here frame 8's colours given for frame 10) is not
+    carried; it is matched to each frame of its shot on the backbone's features, and where
+    a frame shows what the still shows (frame 8 itself) its colours reach the network as
+    confident hints."""
+    path, frames = film
+    still = tmp_path / "other.png"
+    cv2.imwrite(str(still), frames[8][..., ::-1])
+    merged: dict[int, torch.Tensor] = {}
+    original = WindowGuide.with_matches
+
+    def recording(guide, features, guided):
+        out = original(guide, features, guided)
+        if out["hints"] is not None:
+            for i, frame in enumerate(guide._indexes):
+                merged.setdefault(frame, out["hints"][0, i])
+        return out
+
+    original_kwargs = WindowGuide.kwargs
+
+    def kwargs(guide, indexes, **kw):
+        guide._indexes = list(indexes)
+        return original_kwargs(guide, indexes, **kw)
+
+    monkeypatch.setattr(WindowGuide, "with_matches", recording)
+    monkeypatch.setattr(WindowGuide, "kwargs", kwargs)
+    auto, _ = _run(session, path, _guidance(path))
+    guided, report = _run(session, path, _guidance(path, refs=[ReferenceSpec(10, still)]))
+    assert report.steadied_frames == 0  # matched, never carried
+    assert set(merged) == set(range(SHOT, 2 * SHOT))  # its own shot only
+    own = merged[8]  # the frame the still shows: matched to itself
+    assert own[2].mean() > 0.9
+    truth = torch.from_numpy(frames[8]).permute(2, 0, 1).float() / 255.0
+    fitted, _ = fit_reference(truth, CFG.input_height, CFG.input_width)
+    confident = own[2] > 0.9
+    pooled = torch.nn.functional.avg_pool2d(fitted[1:][None], 8)
+    expected = torch.nn.functional.interpolate(pooled, size=own.shape[-2:], mode="bilinear")[0]
+    error = (own[:2] - expected).abs()[:, confident].mean()
+    assert error < 0.5 * expected.abs()[:, confident].mean(), error  # the still's colours
+    # the matched hints reach the network: without them the still's shot comes out otherwise
+    monkeypatch.setattr(WindowGuide, "with_matches", lambda guide, features, guided: guided)
+    unmatched, _ = _run(session, path, _guidance(path, refs=[ReferenceSpec(10, still)]))
+    for t in range(SHOT):
+        np.testing.assert_array_equal(auto[t], guided[t])
+    assert np.abs(guided[8] - unmatched[8]).max() > 1e-3
 
 
 def test_points_are_carried_through_their_shot_with_decaying_confidence(
