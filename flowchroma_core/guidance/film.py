@@ -19,7 +19,8 @@ the caller (the colorizer's walk knows it) or looked up in the cut list / projec
 Hints are carried at most ``REACH`` frames from their keyframe (confidence there is
 exp(-4) ~ 0.02); where two keyframes reach one pixel, the nearer wins. A still of its own
 frame is carried back at most ``STILL_REACH`` frames and forward through the rest of its
-shot, window after window (``propagate.ColourChain``: each frame carried once).
+shot, window after window (``propagate.ColourChain``: each frame carried once); where it is
+not carried it is matched, as a still of other content is.
 
 The grey frames for the flow come from the caller (``GreyFrames``: frames [a, b) at the
 model input size, as uint8 or floats in [0, 1]); flow steps are cached while successive
@@ -92,7 +93,7 @@ again from the nearest kept frame before it, not from the still."""
 SAME_FRAME_CORRELATION = 0.9
 """A still whose lightness correlates at least this well with its frame's grey is taken
 to be that frame coloured (made from ``flowchroma frame``) and carried densely; any other
-still is a reference only, matched by the network's features."""
+still is a reference only, matched to each frame by features (``pipeline.matching``)."""
 
 GreyFrames = Callable[[int, int], Sequence[np.ndarray]]
 """(a, b) -> the grey frames a..b-1 at the model input size (uint8, or floats in [0, 1])."""
@@ -175,6 +176,7 @@ class Guidance:
         self._cuts = sorted(b for b in bounds if 0 < b < frames)
         self._refs: list[tuple[int, Tensor]] = []
         self._same_frame: dict[int, bool] = {}
+        self._carried_now: set[int] = set()  # the stills carried onto the last window
         self._spread_points: dict[int, Tensor] = {}  # keyframe -> its points spread
         self._chains: dict[int, tuple[int, ColourChain]] = {}  # still -> (last frame, chain)
         self._chain_marks: dict[int, dict[int, np.ndarray]] = {}  # still -> {frame: state}
@@ -297,7 +299,11 @@ class Guidance:
                 self._steps.get((f - 1, f)) if f > shot[0] else None for f in range(start, stop)
             )
         self._forget_steps(start)
-        matched = tuple(i for i, (f, still) in enumerate(refs) if not self._carries(f, still))
+        # matched by features: stills of other content, and stills of their own frame whose
+        # colour was not carried onto this window (too far before the still, or a frame
+        # asked for alone too far after it)
+        carried = self._carried_now if (near or stills) else set()
+        matched = tuple(i for i, (f, _) in enumerate(refs) if f not in carried)
         return GuidanceWindow(
             start=start,
             stop=stop,
@@ -323,6 +329,7 @@ class Guidance:
         """Each keyframe's points, and each still of its own frame, carried onto
         [start, stop), merged (the most confident wins: the points on their keyframe)."""
         h, w = self.model_size
+        self._carried_now = set()
         if not keyframes and self._grey is None:
             return torch.zeros(stop - start, 3, h, w)
         if self._grey is None:
@@ -371,6 +378,8 @@ class Guidance:
             forward = self._carry_forward(f, still, start, stop, reach) if f + 1 < stop else None
             if forward is not None:
                 carried += forward
+            if f >= start or forward is not None:
+                self._carried_now.add(f)
             per_key.append(carried)
         if not per_key:
             return torch.zeros(stop - start, 3, h, w)
@@ -483,15 +492,6 @@ class Guidance:
         out[:, rows, cols] = spread_hints(hint[:, rows, cols].contiguous(), inside)
         return out
 
-    def _carries(self, frame: int, still: Tensor) -> bool:
-        """Whether a still is its own frame coloured, carried by flow (else it is matched by
-        features, ``pipeline.matching``); without grey frames nothing is carried."""
-        if frame in self._same_frame:
-            return self._same_frame[frame]
-        if self._grey is None:
-            return False
-        return self._is_same_frame(frame, still, self._grey(frame, frame + 1)[0])
-
     def _is_same_frame(self, frame: int, still: Tensor, grey: np.ndarray) -> bool:
         """Whether the still is its frame coloured (see ``SAME_FRAME_CORRELATION``)."""
         if frame not in self._same_frame:
@@ -524,8 +524,9 @@ class Guidance:
 class NearbyGuidance:
     """A ``Guidance`` as a frame asked for alone sees it (the preview's approximate frame):
     the same answers, except that a still's colour is carried at most ``STILL_REACH`` frames
-    to reach the frame; from further behind (no state kept near) the still is matched by the
-    network's features only, so the frame does not wait for hundreds of frames of flow. The
+    to reach the frame; from further behind (no state kept near) the still is matched to the
+    frame by features (``pipeline.matching``), so the frame does not wait for hundreds of
+    frames of flow. The
     exact run that follows carries it all the way."""
 
     def __init__(self, guidance: Guidance) -> None:

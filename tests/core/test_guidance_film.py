@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from flowchroma_core.guidance.baselines import split_lab
-from flowchroma_core.guidance.film import Guidance, NearbyGuidance, specs_from_cli
+from flowchroma_core.guidance.film import STILL_REACH, Guidance, NearbyGuidance, specs_from_cli
 from flowchroma_core.guidance.points import HINT_AB_SCALE
 from flowchroma_core.guidance.project import (
     Point,
@@ -259,9 +259,33 @@ def test_a_frame_asked_for_alone_does_not_wait_for_a_far_still(tmp_path: Path) -
     asked.clear()
     alone = near.window(190, 191)  # 190 frames on: matched by features, not carried
     assert not (alone.hints[:, 2] > 0).any() and alone.references is not None
+    assert alone.matched == (0,)  # the colorizer matches it to the frame instead
     assert len(asked) < 5
     within = near.window(100, 101)  # within STILL_REACH of the still: carried
-    assert (within.hints[:, 2] > 0).all()
+    assert (within.hints[:, 2] > 0).all() and within.matched == ()
     exact = guidance.window(190, 191)  # the exact run carries it all the way
-    assert (exact.hints[:, 2] > 0).all()
+    assert (exact.hints[:, 2] > 0).all() and exact.matched == ()
     assert torch.allclose(near.window(189, 190).hints, guidance.window(189, 190).hints)
+
+
+def test_a_still_of_its_own_frame_is_matched_where_its_colour_is_not_carried(
+    tmp_path: Path,
+) -> None:
+    """Back from its frame a still is carried at most STILL_REACH frames; before that it
+    serves its shot as a still of other content does, matched to the frames by features."""
+    frames = _swaying(200)
+    still = tmp_path / "coloured_frame_199.png"
+    assert cv2.imwrite(str(still), np.ascontiguousarray(frames[199][..., ::-1]))
+    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    guidance = Guidance(
+        frames=len(frames),
+        frame_size=(H, W),
+        model_size=(H, W),
+        references=specs_from_cli([f"199:{still}"]),
+        grey_frames=lambda a, b: greys[a:b],
+    )
+    assert 199 - STILL_REACH > 10
+    far = guidance.window(10, 12)
+    assert not (far.hints[:, 2] > 0).any() and far.matched == (0,)
+    near = guidance.window(190, 192)
+    assert (near.hints[:, 2] > 0).all() and near.matched == ()
