@@ -1,6 +1,7 @@
 """Restorer guidance, measured (issue 10): the figures of the closing note, as tables.
 
     python benchmarks/guidance_measure.py davis  --model FILE [--max-frames 30] [--every 5]
+                                                 [--other-content [--no-matching]]
     python benchmarks/guidance_measure.py sweep  --model FILE [--photos 100] [--gate max]
     python benchmarks/guidance_measure.py cpu    --model FILE [--frames 32] [--seek 230]
 
@@ -9,6 +10,10 @@
   PSNR, SSIM, colourfulness, CDC, warp error; PSNR by distance from the keyframe), with each
   sequence's guided - flow PSNR and the worst; then a mismatched reference (frame 0 of the
   next sequence, alphabetically, cyclic): guided - automatic PSNR, mean and worst.
+  ``--other-content`` (a diagnostic) takes every still for other content than its frame,
+  so the true frame 0 is matched by features (``pipeline.matching``), never carried: its
+  "guided" row is then what a still of another moment of the shot gives; ``--no-matching``
+  leaves such stills to the network's learned matcher alone, as before the fixed matcher.
 * ``sweep``: 0, 1, 2, 5, 10, 20, 50 simulated points (``guidance.points.simulate_points``,
   one draw of 50 per image with a fixed seed, the first N used, spread over the image by
   ``guidance.spread`` as a keyframe's points are) on held-out photos (odd
@@ -40,7 +45,7 @@ from flowchroma_core.colour import lab
 from flowchroma_core.evaluation.guided import GuidanceMode, evaluate_guided, evaluate_guided_video
 from flowchroma_core.evaluation.run import expand_inputs
 from flowchroma_core.guidance import baselines
-from flowchroma_core.guidance.film import NearbyGuidance
+from flowchroma_core.guidance.film import Guidance, NearbyGuidance
 from flowchroma_core.guidance.film_source import guidance_for_film
 from flowchroma_core.guidance.points import rasterise, simulate_points
 from flowchroma_core.guidance.propagate import to_gray8
@@ -48,6 +53,7 @@ from flowchroma_core.guidance.references import ReferenceSpec
 from flowchroma_core.guidance.spread import spread_hints
 from flowchroma_core.model.session import ModelSession
 from flowchroma_core.pipeline.colorizer import Colorizer
+from flowchroma_core.pipeline.guided import WindowGuide
 from flowchroma_core.pipeline.options import ColorizeOptions
 from flowchroma_core.training.data import cover
 from flowchroma_core.video.reader import open_video, read_rgb
@@ -63,6 +69,10 @@ def _session(args: argparse.Namespace) -> ModelSession:
 
 def cmd_davis(args: argparse.Namespace) -> None:
     session = _session(args)
+    if args.other_content:  # diagnostic: never carried, always matched
+        Guidance._is_same_frame = lambda self, frame, still, grey: False
+    if args.no_matching:  # diagnostic: the network's learned matcher alone
+        WindowGuide.with_matches = lambda self, features, guided: guided
     seqs = expand_inputs([DATA / "davis"])
     if args.sequences:
         seqs = [s for s in seqs if s.name in args.sequences.split(",")]
@@ -297,6 +307,8 @@ def main() -> None:
             p.add_argument("--sequences")
             p.add_argument("--out-json", type=Path)
             p.add_argument("--skip-mismatch", action="store_true")
+            p.add_argument("--other-content", action="store_true")
+            p.add_argument("--no-matching", action="store_true")
             p.add_argument(
                 "--still-hints",
                 type=float,

@@ -15,6 +15,11 @@ detection):
 3. the film is colorized twice, automatically and with that folder of stills as its
    references (``--references DIR``), and the first, middle and last frame of every shot
    are laid out as rows [grey | automatic | guided | reference still].
+
+With ``--other-content`` each still is given for its shot's *last* frame instead: it is
+then other content than its frame, so the colorizer matches it to every frame by features
+(``pipeline.matching``) instead of carrying it by flow, which shows what a still of
+another moment of the shot does.
 """
 
 from __future__ import annotations
@@ -153,6 +158,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/W_sheets"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--films", help="comma-separated subset of the films (default: all)")
+    parser.add_argument(
+        "--other-content",
+        action="store_true",
+        help="give each shot's still for the shot's last frame: other content than that "
+        "frame, so it is matched by features through the shot instead of carried by flow",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     torch.set_num_threads(args.threads)
@@ -175,10 +186,11 @@ def main() -> None:
             )
         refs = args.out / "refs" / stem
         refs.mkdir(parents=True, exist_ok=True)
+        shots = list(zip(starts, [*cuts, count], strict=True))
+        given = {a: (b - 1 if args.other_content else a) for a, b in shots}  # still's frame
         for start in starts:
             grey = export_frame(film, start, args.out / f"{stem}_frame_{start:06d}.png")
-            colour_still(session, grey, per_shot[start], refs / f"ref_{start:06d}.png")
-        shots = list(zip(starts, [*cuts, count], strict=True))
+            colour_still(session, grey, per_shot[start], refs / f"ref_{given[start]:06d}.png")
         wanted = {i for a, b in shots for i in (a, (a + b - 1) // 2, b - 1)}
         auto = frames_of(session, film, options, wanted)
         guidance = guidance_for_film(
@@ -190,13 +202,13 @@ def main() -> None:
         guided = frames_of(session, film, options, wanted, guidance)
         rows = []
         for a, b in shots:
-            still = cv2.imread(str(refs / f"ref_{a:06d}.png"))[..., ::-1]
+            still = cv2.imread(str(refs / f"ref_{given[a]:06d}.png"))[..., ::-1]
             for label, i in (("first", a), ("middle", (a + b - 1) // 2), ("last", b - 1)):
                 tiles = (
                     ("grey", auto[-i - 1]),
                     ("automatic", auto[i]),
                     ("guided", guided[i]),
-                    (f"reference (frame {a})", still),
+                    (f"reference (frame {a}, given for {given[a]})", still),
                 )
                 rows.append(SheetRow(f"shot {a}-{b - 1} {label} #{i}", tiles))
         sheet = write_contact_sheet(rows, args.out / f"{stem}_sheet.png")
