@@ -9,9 +9,10 @@ window of frames ``[start, stop)`` inside one shot the network's two keyword arg
   times exp(-d/16) d frames away), at the model's input size (letterboxed as L is); zeros
   where there is no hint;
 * ``references`` (R, 3, h, w): the shot's reference stills as normalised Lab fitted like
-  the frames, or None; ``matched`` says which of them are other content than their frame
-  (not carried), which the colorizer matches to each frame on the backbone's features and
-  hands the network as hints too (``pipeline.matching``).
+  the frames, or None; ``matched`` says which of them are not carried onto the window
+  (other content than their frame, or too far from it), which the colorizer matches to
+  each frame on the backbone's features and hands the network as hints too
+  (``pipeline.matching``).
 
 Nothing crosses a cut: a window is answered from the points and stills whose frames lie in
 its own shot, and hints are carried only between frames of that shot. The shot is given by
@@ -111,7 +112,7 @@ class GuidanceWindow:
     references: Tensor | None  # (R, 3, h, w)
     reference_frames: tuple[int, ...]
     motion: tuple[Step | None, ...] = ()  # per frame: the flow step from the frame before
-    matched: tuple[int, ...] = ()  # which references are other content, matched as hints
+    matched: tuple[int, ...] = ()  # references not carried onto the window: matched instead
 
     def motion_of(self, frame: int) -> Step | None:
         """The checked flow step pulling ``frame - 1`` onto ``frame`` (picture pixels), where
@@ -526,8 +527,7 @@ class NearbyGuidance:
     the same answers, except that a still's colour is carried at most ``STILL_REACH`` frames
     to reach the frame; from further behind (no state kept near) the still is matched to the
     frame by features (``pipeline.matching``), so the frame does not wait for hundreds of
-    frames of flow. The
-    exact run that follows carries it all the way."""
+    frames of flow. The exact run that follows carries it all the way."""
 
     def __init__(self, guidance: Guidance) -> None:
         self.guidance = guidance

@@ -14,9 +14,9 @@ restorer decided. ``WindowGuide`` joins them for one run:
   and computes the stills' backbone features once per shot; it keeps the flow steps the
   colour was carried along (``motion``), by which the colorizer steadies the output
   (``pipeline.steady``);
-* once the window's frames have their backbone features, it matches the stills of other
-  content to them and merges the matched colours into the hints (``with_matches``,
-  ``pipeline.matching``).
+* once the window's frames have their backbone features, it matches the stills not carried
+  onto the window (other content than their frame, or too far from it) to them and merges
+  the matched colours into the hints (``with_matches``, ``pipeline.matching``).
 
 A window without hints passes ``hints=None`` and a shot without stills
 ``references=None``: the network then gives exactly its automatic result.
@@ -53,7 +53,7 @@ class GuidanceWindowLike(Protocol):
     hints: Tensor
     references: Tensor | None
     reference_frames: tuple[int, ...]
-    matched: tuple[int, ...]
+    matched: tuple[int, ...]  # the references to match to the frames (not carried)
 
     @property
     def has_hints(self) -> bool: ...
