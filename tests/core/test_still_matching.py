@@ -1,13 +1,14 @@
 """A still of other content matched to frames by fixed feature similarity (``pipeline.matching``):
 a frame whose features are the still's, moved, takes the still's colours, moved, with full
-confidence; unrelated features and one-sided matches give none."""
+confidence; unrelated features, one-sided matches and a frame that on the whole resembles
+the still too little give none."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from flowchroma_core.pipeline.matching import match_still, merge_hints
+from flowchroma_core.pipeline.matching import FRAME_GATE, match_still, merge_hints
 
 C, Y, X = 64, 4, 6
 
@@ -34,6 +35,24 @@ def test_a_frame_of_the_stills_content_moved_takes_its_colours_moved() -> None:
 def test_unrelated_content_gives_no_confidence() -> None:
     hints = match_still(_key(1)[None], _key(2), _cell_colours(), (Y, X))
     assert hints[0, 2].max() == 0.0
+
+
+def _blurred(key: torch.Tensor, similarity: float, seed: int = 3) -> torch.Tensor:
+    """``key`` mixed with noise orthogonal to it, so every cell's cosine to its own is
+    ``similarity`` (and to other cells near 0)."""
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn(C, Y, X, generator=g)
+    noise = F.normalize(noise - (noise * key).sum(0, keepdim=True) * key, dim=0)
+    return similarity * key + (1 - similarity**2) ** 0.5 * noise
+
+
+def test_a_frame_that_resembles_the_still_too_little_takes_nothing_from_it() -> None:
+    key, ab = _key(), _cell_colours()
+    low, high = FRAME_GATE
+    unsure = match_still(_blurred(key, low - 0.02)[None], key, ab, (Y, X))[0, 2]
+    assert unsure.max() == 0.0  # each cell's own match is mutual, but the frame is gated
+    sure = match_still(_blurred(key, high + 0.05)[None], key, ab, (Y, X))[0, 2]
+    assert sure.min() > 0.4
 
 
 def test_a_match_that_is_not_mutual_gives_no_confidence() -> None:
