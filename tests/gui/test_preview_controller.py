@@ -61,6 +61,9 @@ def test_stepping_forward_continues_the_open_stream(qtbot, window, chaplin: Path
     for frame in (10, 11, 12, 13):
         window.step(1)
         wait_colorized(qtbot, window, frame)
+        # the viewer's slot and this recorder's are separate queued calls of one signal:
+        # the viewer may show the frame before the recorder has been told of it
+        qtbot.waitUntil(lambda f=frame: f in made, timeout=10_000)
     # each step takes the next frame out of the open stream; frames 0-9 are not made again
     assert made == [10, 11, 12, 13]
     # 10 and 11 were in the clip already run for frame 9; 12 and 13 need one more clip
@@ -78,6 +81,7 @@ def test_a_new_preview_request_stops_the_running_one(qtbot, window, a_bomb: Path
     qtbot.waitUntil(lambda: any(f >= 134 for f in made), timeout=60_000)
     window.seek(10)  # the user scrubs away while frame 290 is still far off
     wait_colorized(qtbot, window, 10)
+    qtbot.waitUntil(lambda: 10 in made, timeout=10_000)  # the recorder's call may come later
     assert window.current_key().shot_start == 0
     # the request for 290 was stopped, not run to the end before frame 10's turn
     assert 290 not in made
