@@ -177,7 +177,6 @@ class Guidance:
         self._cuts = sorted(b for b in bounds if 0 < b < frames)
         self._refs: list[tuple[int, Tensor]] = []
         self._same_frame: dict[int, bool] = {}
-        self._carried_now: set[int] = set()  # the stills carried onto the last window
         self._spread_points: dict[int, Tensor] = {}  # keyframe -> its points spread
         self._chains: dict[int, tuple[int, ColourChain]] = {}  # still -> (last frame, chain)
         self._chain_marks: dict[int, dict[int, np.ndarray]] = {}  # still -> {frame: state}
@@ -293,8 +292,9 @@ class Guidance:
         refs = self.references_for(shot)
         stills = [(f, r) for f, r in refs if f < stop + STILL_REACH]
         motion: tuple[Step | None, ...] = ()
+        carried: set[int] = set()
         if near or stills:
-            hints = self._carried(near, start, stop, stills, reach)
+            hints, carried = self._carried(near, start, stop, stills, reach)
             # the checked steps the colour was carried along, for steadying the output
             motion = tuple(
                 self._steps.get((f - 1, f)) if f > shot[0] else None for f in range(start, stop)
@@ -303,7 +303,6 @@ class Guidance:
         # matched by features: stills of other content, and stills of their own frame whose
         # colour was not carried onto this window (too far before the still, or a frame
         # asked for alone too far after it)
-        carried = self._carried_now if (near or stills) else set()
         matched = tuple(i for i, (f, _) in enumerate(refs) if f not in carried)
         return GuidanceWindow(
             start=start,
@@ -326,13 +325,14 @@ class Guidance:
         stop: int,
         stills: Sequence[tuple[int, Tensor]] = (),
         reach: int | None = None,
-    ) -> Tensor:
+    ) -> tuple[Tensor, set[int]]:
         """Each keyframe's points, and each still of its own frame, carried onto
-        [start, stop), merged (the most confident wins: the points on their keyframe)."""
+        [start, stop), merged (the most confident wins: the points on their keyframe); and
+        the frames of the stills that were carried there."""
         h, w = self.model_size
-        self._carried_now = set()
+        carried_stills: set[int] = set()
         if not keyframes and self._grey is None:
-            return torch.zeros(stop - start, 3, h, w)
+            return torch.zeros(stop - start, 3, h, w), carried_stills
         if self._grey is None:
             # without frames nothing can be carried: each keyframe keeps its own points
             maps = torch.zeros(stop - start, 3, h, w)
@@ -341,7 +341,7 @@ class Guidance:
                     maps[k - start] = rasterise(self.patches(k), h, w)
             if any(not start <= k < stop for k in keyframes):
                 logger.warning("no grey frames given: points are not carried beyond their frame")
-            return maps
+            return maps, carried_stills
         marks = [*keyframes, *(f for f, _ in stills if f >= start)]
         lo = min([start, *marks])
         hi = max([stop, *(k + 1 for k in marks)])
@@ -380,12 +380,12 @@ class Guidance:
             if forward is not None:
                 carried += forward
             if f >= start or forward is not None:
-                self._carried_now.add(f)
+                carried_stills.add(f)
             per_key.append(carried)
         if not per_key:
-            return torch.zeros(stop - start, 3, h, w)
+            return torch.zeros(stop - start, 3, h, w), carried_stills
         merged = merge_nearest(per_key)
-        return torch.stack([ab_to_hint_map(m) for m in merged])
+        return torch.stack([ab_to_hint_map(m) for m in merged]), carried_stills
 
     @property
     def _picture(self) -> tuple[slice, slice]:
