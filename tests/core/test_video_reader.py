@@ -576,3 +576,25 @@ def test_gap_in_scan_numbering_is_logged(tmp_path: Path, caplog: pytest.LogCaptu
     assert "jumps from 3 to 5" in caplog.text
     with pytest.raises(ValueError, match="positive"):
         open_video(folder, frame_rate=0)
+
+
+@pytest.mark.parametrize(("height", "matrix"), [(48, "bt601"), (580, "bt709")])
+def test_read_rgb_decodes_the_luma_the_colorizer_keeps(
+    media: Path, height: int, matrix: str
+) -> None:
+    # Evaluation scores a colorized frame, which keeps the source's luma codes, against
+    # read_rgb's RGB: swscale's default fast path made that RGB's luma about a code darker
+    # (a ceiling near 46 dB for perfect colours), and untagged HD came out as BT.601.
+    from flowchroma_core.colour.ycbcr import coefficients, luma_to_float
+    from flowchroma_core.video.reader import read_rgb
+
+    path = media / f"exact_{height}.mkv"
+    written = make_video(path, frames=2, width=64, height=height, codec="ffv1")
+    kr, kg, kb = coefficients(matrix)
+    for rgb, luma in zip(read_rgb(path), written, strict=True):
+        r, g, b = np.moveaxis(rgb.astype(np.float64), -1, 0)
+        error = kr * r + kg * g + kb * b - 255.0 * luma_to_float(luma, 8, "tv")
+        error = error[(rgb > 0).all(-1) & (rgb < 255).all(-1)]  # clipped: luma not kept
+        assert error.size > rgb.size // 12
+        assert abs(error.mean()) < 0.1
+        assert np.abs(error).mean() < 0.4
