@@ -15,10 +15,11 @@ against distance from the keyframe (frames pooled), and the flow's cost per fram
 the baseline's unchecked step is one field). See ``flowchroma_core.guidance.baselines``.
 
 The JPEG decoder changes the "true" colours: OpenCV (libjpeg, smooth chroma upsampling,
-the usual DAVIS reader) is the default. All 20 sequences read by PyAV (``read_rgb``, what
-``flowchroma eval`` uses) gave 23.71 / 25.53 / 28.42 dB at finest scale 1 (flow 28.69 at
-0); with OpenCV no colour gives 23.83 (the design note: 23.84 / 25.80 / 28.78), and on 4
-sequences OpenCV adds +0.15 / +0.26 / +0.38 dB to the three rows, the design note's gap.
+the usual DAVIS reader) is the default. PyAV (``read_rgb``, what ``flowchroma eval`` uses)
+now converts exactly (``reader.EXACT_RGB``) and gives the design note's figures: all 20
+sequences 23.83 / 25.80 / 28.76 dB at finest scale 1 (the note: 23.84 / 25.80 / 28.78).
+With swscale's default fast conversion, as before 2026-12-03, they were 23.71 / 25.53 /
+28.42.
 """
 
 from __future__ import annotations
