@@ -26,6 +26,7 @@ from media import (
     write_image,
 )
 
+from flowchroma_core.colour.ycbcr import coefficients, luma_to_float
 from flowchroma_core.errors import FlowChromaError, VideoReadError
 from flowchroma_core.video.reader import (
     Frame,
@@ -33,6 +34,7 @@ from flowchroma_core.video.reader import (
     VideoReader,
     luma_matrix,
     open_video,
+    read_rgb,
 )
 
 NTSC = Fraction(30000, 1001)
@@ -585,9 +587,6 @@ def test_read_rgb_decodes_the_luma_the_colorizer_keeps(
     # Evaluation scores a colorized frame, which keeps the source's luma codes, against
     # read_rgb's RGB: swscale's default fast path made that RGB's luma about a code darker
     # (a ceiling near 46 dB for perfect colours), and untagged HD came out as BT.601.
-    from flowchroma_core.colour.ycbcr import coefficients, luma_to_float
-    from flowchroma_core.video.reader import read_rgb
-
     path = media / f"exact_{height}.mkv"
     written = make_video(path, frames=2, width=64, height=height, codec="ffv1")
     kr, kg, kb = coefficients(matrix)
