@@ -210,7 +210,8 @@ def build_carried(cache: SpatialCache, finest_scale: int | None = None) -> None:
             continue
         frames = np.asarray(cache.frames[v.name])
         greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-        rgb = torch.from_numpy(frames[0]).permute(2, 0, 1).float() / 255.0
+        # a copy: the cache is memory-mapped read-only, which torch.from_numpy warns about
+        rgb = torch.from_numpy(frames[0].copy()).permute(2, 0, 1).float() / 255.0
         ab = lab.rgb_to_lab(rgb[None])[0, 1:].permute(1, 2, 0).numpy()
         carried = carry_colour(greys, 0, ab, flow=FlowField(finest_scale=scale))
         carried[..., :2] /= HINT_SCALE
