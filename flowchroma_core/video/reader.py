@@ -37,7 +37,14 @@ from av.video.reformatter import Colorspace, Interpolation
 
 from flowchroma_core.errors import VideoReadError
 from flowchroma_core.video.container import ContainerSource
-from flowchroma_core.video.info import AudioStreamInfo, Frame, LumaMatrix, VideoInfo, luma_matrix
+from flowchroma_core.video.info import (
+    AudioStreamInfo,
+    Frame,
+    LumaMatrix,
+    VideoInfo,
+    luma_matrix,
+    matrix_for,
+)
 from flowchroma_core.video.sequence import (
     DEFAULT_SEQUENCE_RATE,
     IMAGE_EXTENSIONS,
@@ -181,15 +188,16 @@ perfect colours). With accurate rounding and full chroma interpolation the two a
 0.16-0.27 codes, the rounding of 8 bits."""
 
 _UNSPECIFIED_SPACE = 2  # AVCOL_SPC_UNSPECIFIED
+_SWSCALE_SPACE = {"bt601": Colorspace.ITU601, "bt709": Colorspace.ITU709}
 
 
 def _rgb24(frame: av.VideoFrame) -> np.ndarray:
-    """8-bit RGB of a decoded picture, by the matrix the colorizer reads its luma with
-    (``info.matrix_for``): an untagged picture of more than 576 lines is BT.709, where
-    swscale alone would take BT.601."""
+    """8-bit RGB of a decoded picture; an untagged one by the matrix the colorizer reads its
+    luma with (``info.matrix_for``: BT.709 above 576 lines, where swscale alone takes
+    BT.601)."""
     space = None
     if frame.colorspace == _UNSPECIFIED_SPACE:
-        space = Colorspace.ITU709 if frame.height > 576 else Colorspace.ITU601
+        space = _SWSCALE_SPACE[matrix_for("", frame.height)]
     return frame.reformat(
         format="rgb24", src_colorspace=space, interpolation=EXACT_RGB
     ).to_ndarray()
