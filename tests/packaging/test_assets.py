@@ -30,6 +30,20 @@ def test_package_data_ships_the_icons() -> None:
     assert "icons/*.png" in config["tool"]["setuptools"]["package-data"]["flowchroma_assets"]
 
 
+def test_every_package_is_installed() -> None:
+    """A non-editable install (a wheel, ``pip install .``) carries only the packages
+    pyproject lists: one left out installs a program that fails on import."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("flowchroma_core", "flowchroma_gui")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert on_disk - listed == set()
+    assert listed - on_disk == {"flowchroma_assets"}
+
+
 def test_app_icon_has_every_size(qapp) -> None:
     sizes = sorted(s.width() for s in app_icon().availableSizes())
     assert sizes == sorted(ICON_SIZES)
