@@ -179,7 +179,7 @@ class Guidance:
         self._same_frame: dict[int, bool] = {}
         self._spread_points: dict[int, Tensor] = {}  # keyframe -> its points spread
         self._chains: dict[int, tuple[int, ColourChain]] = {}  # still -> (last frame, chain)
-        self._chain_marks: dict[int, dict[int, np.ndarray]] = {}  # still -> {frame: state}
+        self._chain_marks: dict[int, dict[int, ColourChain]] = {}  # still -> {frame: chain}
         for spec in sorted(specs, key=lambda s: s.frame):
             fitted, _ = fit_reference(load_reference(spec).rgb, *model_size)
             self._refs.append((spec.frame, fitted))
@@ -454,7 +454,7 @@ class Guidance:
         ):
             t, chain = cached
         elif kept is not None:
-            t, chain = kept, ColourChain.from_state(marks[kept].copy())
+            t, chain = kept, marks[kept].copy()
         else:
             t, chain = frame, None
         if reach is not None and start - t > reach:
@@ -462,7 +462,7 @@ class Guidance:
         if chain is None:
             ab = (still[1:] * REFERENCE_AB_SCALE).permute(1, 2, 0).numpy()[rows, cols]
             grey = to_gray8(self._grey(frame, frame + 1)[0])[rows, cols]
-            chain = ColourChain(ab, np.ones(ab.shape[:2], np.float32), grey)
+            chain = ColourChain(ab, np.ones(ab.shape[:2], np.float32), grey, flow=self._flow)
         out = np.zeros((stop - start, *self.model_size, 3), dtype=np.float32)
         while t < stop - 1:
             end = min(stop, t + 1 + CHUNK)
@@ -479,7 +479,7 @@ class Guidance:
                 if u >= start:
                     out[u - start, rows, cols] = carried
                 if (u - frame) % CHAIN_MARK_EVERY == 0 and u not in marks:
-                    marks[u] = chain.state.copy()
+                    marks[u] = chain.copy()
             t = end - 1
         self._chains[frame] = (stop - 1, chain)
         return out

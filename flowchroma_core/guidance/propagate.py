@@ -23,6 +23,7 @@ Nothing here knows about cuts: callers hand it the frames of one shot.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,7 +117,8 @@ class FlowField:
 
         Without ``check`` only one flow is computed and every pixel is valid.
         """
-        source, target = to_gray8(source), to_gray8(target)
+        source = np.ascontiguousarray(to_gray8(source))  # DIS needs contiguous frames
+        target = np.ascontiguousarray(to_gray8(target))
         back = self.flow(target, source)  # where each target pixel came from
         h, w = target.shape
         xs, ys = _grid(h, w)
@@ -217,6 +219,7 @@ def carry_colour(
     steps: dict[tuple[int, int], Step] | None = None,
     first: int = 0,
     directions: Sequence[int] = (1, -1),
+    anchored: bool = True,
 ) -> np.ndarray:
     """Carry a whole keyframe's colour (a reference still of that very frame) through a shot.
 
@@ -230,7 +233,9 @@ def carry_colour(
     ``CHECK_PENALTY`` where this step's flow round trip fails. Neither factor accumulates
     over steps, and there is no decay with time as such: carried colour far from its
     keyframe is still far better than a guess where the flow held (DAVIS: 33.7 dB 41-80
-    frames away, against 24-26 dB for the automatic model).
+    frames away, against 24-26 dB for the automatic model). ``anchored`` (the default) joins
+    each frame's chained colour with the keyframe's pulled straight onto it by one more
+    checked field (see ``ColourChain``).
 
     Arguments and return value as ``carry_hints``: (T, H, W, 3) float32 (a, b, confidence);
     ``directions`` (1: forward, -1: back) says which way from the keyframe to carry, the
@@ -254,7 +259,7 @@ def carry_colour(
     out[keyframe, ..., :2] = ab
     out[keyframe, ..., 2] = base
     for direction in directions:
-        chain = ColourChain(ab, base, grey[keyframe])
+        chain = ColourChain(ab, base, grey[keyframe], flow=flow if anchored else None)
         t = keyframe + direction
         while 0 <= t < count:
             pair = (first + t - direction, first + t)
@@ -268,11 +273,30 @@ def carry_colour(
 class ColourChain:
     """A keyframe's colour carried one step at a time, as ``carry_colour`` carries it: the
     state (a*, b*, presence and the keyframe's grey, all warped along) lives here, so a long
-    shot can be carried window by window, each resuming where the last stopped."""
+    shot can be carried window by window, each resuming where the last stopped.
 
-    def __init__(self, ab: np.ndarray, presence: np.ndarray, key_grey: np.ndarray) -> None:
-        """``ab`` (H, W, 2), ``presence`` (H, W) in [0, 1], ``key_grey`` the keyframe's grey."""
-        key = to_gray8(key_grey).astype(np.float32) / 255.0
+    With a ``flow`` (``anchored``), every frame is also pulled straight from the keyframe
+    through one checked DIS field (keyframe -> frame), and the two are joined: the output is
+    their confidence-weighted mean, and wherever the direct pull is the more confident it
+    replaces the chain's state, so the chain starts again from the keyframe there instead
+    of carrying its drift on. The chain alone blurs and drifts step by step; the direct pull
+    is sharp where DIS can match the keyframe and wrong where it cannot, and the lightness
+    check tells which is which (frame 0's true colours carried, every 5th frame: 12 clips
+    of ``clips_more``, chain 35.58 dB, anchored 36.81; 13 training clips, see
+    ``docs/TRAINING.md``)."""
+
+    def __init__(
+        self,
+        ab: np.ndarray,
+        presence: np.ndarray,
+        key_grey: np.ndarray,
+        *,
+        flow: FlowField | None = None,
+    ) -> None:
+        """``ab`` (H, W, 2), ``presence`` (H, W) in [0, 1], ``key_grey`` the keyframe's grey;
+        ``flow`` (None: the chain alone) computes the direct pull from the keyframe."""
+        key8 = to_gray8(key_grey)
+        key = key8.astype(np.float32) / 255.0
         self.state = np.concatenate(
             [
                 np.asarray(ab, np.float32),
@@ -281,24 +305,46 @@ class ColourChain:
             ],
             axis=-1,
         )
+        self._flow = flow
+        self._key8 = key8
+        self._key = self.state.copy()  # what the direct pull samples
 
-    @classmethod
-    def from_state(cls, state: np.ndarray) -> ColourChain:
-        """A chain resumed from a ``state`` kept earlier (it is used as it is, not copied)."""
-        chain = cls.__new__(cls)
-        chain.state = state
+    def copy(self) -> ColourChain:
+        """A chain that resumes from here (its own state; the keyframe shared)."""
+        chain = copy.copy(self)
+        chain.state = self.state.copy()
         return chain
 
     def advance(self, step: Step, grey: np.ndarray) -> np.ndarray:
         """Carry onto the next frame (``step`` pulls from the last frame onto it; ``grey`` is
         its grey): its (H, W, 3) float32 (a*, b*, confidence)."""
+        here8 = to_gray8(grey)
+        here = here8.astype(np.float32) / 255.0
         self.state = step.pull(self.state)
-        here = to_gray8(grey).astype(np.float32) / 255.0
-        match = np.exp(-np.abs(self.state[..., 3] - here) / LIGHTNESS_TOLERANCE)
+        matched = _matched(self.state, here)
         out = np.empty((*here.shape, 3), dtype=np.float32)
         out[..., :2] = self.state[..., :2]
-        out[..., 2] = self.state[..., 2] * match * np.where(step.valid, 1.0, CHECK_PENALTY)
+        out[..., 2] = matched * np.where(step.valid, 1.0, CHECK_PENALTY)
+        if self._flow is None:
+            return out
+        direct = self._flow.step(self._key8, here8)
+        pulled = direct.pull(self._key)
+        sure = _matched(pulled, here) * np.where(direct.valid, 1.0, CHECK_PENALTY)
+        total = out[..., 2] + sure
+        share = np.where(total > 0, sure / np.maximum(total, 1e-12), 0.0)[..., None]
+        out[..., :2] += share * (pulled[..., :2] - out[..., :2])
+        # the step's own check is left out here: a step far before the frames handed out
+        # is computed without it, and the state must not depend on how far that was
+        restart = sure > matched
+        self.state[restart] = pulled[restart]
+        out[..., 2] = np.maximum(out[..., 2], sure)
         return out
+
+
+def _matched(carried: np.ndarray, here: np.ndarray) -> np.ndarray:
+    """A carried (a*, b*, presence, keyframe grey) map's presence x lightness match on a
+    frame of grey ``here`` (0..1)."""
+    return carried[..., 2] * np.exp(-np.abs(carried[..., 3] - here) / LIGHTNESS_TOLERANCE)
 
 
 def merge_nearest(maps: Sequence[np.ndarray]) -> np.ndarray:
