@@ -20,8 +20,9 @@ the caller (the colorizer's walk knows it) or looked up in the cut list / projec
 Hints are carried at most ``REACH`` frames from their keyframe (confidence there is
 exp(-4) ~ 0.02); where two keyframes reach one pixel, the nearer wins. A still of its own
 frame is carried back at most ``STILL_REACH`` frames and forward through the rest of its
-shot, window after window (``propagate.ColourChain``: each frame carried once); where it is
-not carried it is matched, as a still of other content is.
+shot, window after window (``propagate.ColourChain``: each frame carried once, and pulled
+straight from the still once more); where it is not carried it is matched, as a still of
+other content is.
 
 The grey frames for the flow come from the caller (``GreyFrames``: frames [a, b) at the
 model input size, as uint8 or floats in [0, 1]); flow steps are cached while successive

@@ -9,6 +9,11 @@ default), and its source lies inside the frame. Errors accumulate along a chain 
 so a carried hint's confidence decays as ``exp(-|t - k| / DECAY_FRAMES)`` with the
 distance from its keyframe k; the restorer's own point on the keyframe has confidence 1.
 
+A reference still of its own frame is carried as a whole (``carry_colour``,
+``ColourChain``): frame to frame, and anchored to its keyframe by one more checked field
+from the keyframe straight to each frame, which restarts the chain wherever it matches
+better than the chain's drifted colour.
+
 Two users:
 
 * ``carry_hints`` spreads a keyframe's hint map (a_h, b_h, presence) forward and backward
@@ -209,6 +214,14 @@ LIGHTNESS_TOLERANCE = 0.12
 the keyframe's own grey travels with its colour, so drift shows up as a mismatch."""
 
 
+DIRECT_REACH_PX = 32.0
+"""The keyframe pulled straight onto a frame loses confidence as exp(-displacement / this)
+(pixels at the model's input size): DIS matches a far-moved keyframe less reliably, and a
+wrong match that passes the check and the lightness test would restart the chain on it (a
+car turning across the frame: -1.6 dB against the chain alone without this, -0.8 with it;
+on the selection clips the mean gain falls from +1.46 to +1.36 dB, see ``docs/TRAINING.md``)."""
+
+
 def carry_colour(
     grays: Sequence[np.ndarray],
     keyframe: int,
@@ -281,8 +294,9 @@ class ColourChain:
     replaces the chain's state, so the chain starts again from the keyframe there instead
     of carrying its drift on. The chain alone blurs and drifts step by step; the direct pull
     is sharp where DIS can match the keyframe and wrong where it cannot, and the lightness
-    check tells which is which (frame 0's true colours carried, every 5th frame: 12 clips
-    of ``clips_more``, chain 35.58 dB, anchored 36.81; 13 training clips, see
+    check, the round trip and how far the keyframe moved (``DIRECT_REACH_PX``) tell which
+    is which (frame 0's true colours carried, every 5th frame: 12 clips of ``clips_more``,
+    chain 35.58 dB, anchored 36.51; 13 training clips 31.50 and 32.86; see
     ``docs/TRAINING.md``)."""
 
     def __init__(
@@ -329,7 +343,13 @@ class ColourChain:
             return out
         direct = self._flow.step(self._key8, here8)
         pulled = direct.pull(self._key)
-        sure = _matched(pulled, here) * np.where(direct.valid, 1.0, CHECK_PENALTY)
+        xs, ys = _grid(*here.shape)
+        moved = np.hypot(direct.map_x - xs, direct.map_y - ys)
+        sure = (
+            _matched(pulled, here)
+            * np.where(direct.valid, 1.0, CHECK_PENALTY)
+            * np.exp(-moved / DIRECT_REACH_PX)
+        )
         total = out[..., 2] + sure
         share = np.where(total > 0, sure / np.maximum(total, 1e-12), 0.0)[..., None]
         out[..., :2] += share * (pulled[..., :2] - out[..., :2])

@@ -164,4 +164,4 @@ def test_an_anchored_chain_does_not_drift_on_a_shaking_camera() -> None:
 
     chained, anchored = error(False), error(True)
     assert chained > 4.0  # the drift this guards against
-    assert anchored < 1.0
+    assert anchored < 2.0
