@@ -219,7 +219,8 @@ DIRECT_REACH_PX = 32.0
 (pixels at the model's input size): DIS matches a far-moved keyframe less reliably, and a
 wrong match that passes the check and the lightness test would restart the chain on it (a
 car turning across the frame: -1.6 dB against the chain alone without this, -0.8 with it;
-on the selection clips the mean gain falls from +1.46 to +1.36 dB, see ``docs/TRAINING.md``)."""
+the mean gain over the chain falls from +1.46 to +1.36 dB on 13 training clips and from
++1.14 to +0.93 dB on 12 of ``clips_more``; see ``docs/TRAINING.md``)."""
 
 
 def carry_colour(
