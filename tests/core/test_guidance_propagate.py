@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from flowchroma_core.guidance.propagate import (
+    ColourChain,
     FlowCarry,
     FlowField,
+    Step,
     carry_colour,
     carry_hints,
     confidence_at,
@@ -165,3 +167,21 @@ def test_an_anchored_chain_does_not_drift_on_a_shaking_camera() -> None:
     chained, anchored = error(False), error(True)
     assert chained > 4.0  # the drift this guards against
     assert anchored < 2.0
+
+
+def test_an_anchored_chain_ends_in_the_same_state_whether_its_steps_were_checked() -> None:
+    # far before the frames handed out a chain is carried by unchecked steps (one field
+    # instead of two); where it restarts from the keyframe must not depend on that, or a
+    # run started mid-shot would colour differently from one that walked there
+    frames = panning(6, H, W, dx=2)
+    greys = _greys(frames)
+    flow = FlowField()
+    checked = ColourChain(_colour_of(frames[0]), np.ones((H, W), np.float32), greys[0], flow=flow)
+    unchecked = checked.copy()
+    for t in range(1, 6):
+        step = flow.step(greys[t - 1], greys[t])
+        half = np.zeros_like(step.valid)
+        half[:, : W // 2] = True  # the check failing over half the frame
+        checked.advance(Step(step.map_x, step.map_y, half), greys[t])
+        unchecked.advance(Step(step.map_x, step.map_y, np.ones_like(half)), greys[t])
+    assert np.array_equal(checked.state, unchecked.state)
