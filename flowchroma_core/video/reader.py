@@ -36,6 +36,7 @@ import numpy as np
 from av.video.reformatter import Colorspace, Interpolation
 
 from flowchroma_core.errors import VideoReadError
+from flowchroma_core.video.colour_tags import frame_color_space
 from flowchroma_core.video.container import ContainerSource
 from flowchroma_core.video.info import (
     AudioStreamInfo,
@@ -187,17 +188,20 @@ own luma codes, was then scored against that shifted truth (a ceiling of 45-49 d
 perfect colours). With accurate rounding and full chroma interpolation the two agree to
 0.16-0.27 codes, the rounding of 8 bits."""
 
-_UNSPECIFIED_SPACE = 2  # AVCOL_SPC_UNSPECIFIED
-_SWSCALE_SPACE = {"bt601": Colorspace.ITU601, "bt709": Colorspace.ITU709}
+_SWSCALE_SPACE = {
+    "bt601": Colorspace.ITU601,
+    "bt709": Colorspace.ITU709,
+    "bt2020": Colorspace.BT2020,
+}
 
 
 def _rgb24(frame: av.VideoFrame) -> np.ndarray:
-    """8-bit RGB of a decoded picture; an untagged one by the matrix the colorizer reads its
-    luma with (``info.matrix_for``: BT.709 above 576 lines, where swscale alone takes
-    BT.601)."""
+    """8-bit RGB of a decoded picture, by the matrix the colorizer reads its luma with
+    (``info.matrix_for`` of the frame's tag: an untagged picture above 576 lines is BT.709,
+    where swscale alone takes BT.601)."""
     space = None
-    if frame.colorspace == _UNSPECIFIED_SPACE:
-        space = _SWSCALE_SPACE[matrix_for("", frame.height)]
+    if not frame.format.is_rgb:
+        space = _SWSCALE_SPACE[matrix_for(frame_color_space(frame), frame.height)]
     return frame.reformat(
         format="rgb24", src_colorspace=space, interpolation=EXACT_RGB
     ).to_ndarray()
